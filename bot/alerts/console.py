@@ -1,0 +1,51 @@
+"""The console sink: one readable block per alert, with its sources. Used when no Slack is configured."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, TextIO
+
+KIND_LABELS = {
+    "new_incident": "NEW INCIDENT",
+    "figure_conflict": "FIGURES CONFLICT",
+    "figure_change": "FIGURE CHANGED",
+    "location_conflict": "LOCATIONS CONFLICT",
+    "location_change": "LOCATION CHANGED",
+    "position_conflict": "POSITIONS CONFLICT",
+    "position_change": "POSITION CHANGED",
+    "status_change": "STATUS CHANGED",
+    "feed_failing": "FEED FAILING",
+}
+
+
+def format_alert(alert: dict[str, Any]) -> str:
+    """A plain-text block for one alert row."""
+    label = KIND_LABELS.get(alert["kind"], alert["kind"].upper())
+    incident = f" · incident #{alert['incident_id']}" if alert.get("incident_id") else ""
+    lines = [f"== {label}{incident} · alert #{alert['id']} · {alert['created']}", f"   {alert['summary']}"]
+    try:
+        evidence = json.loads(alert.get("evidence") or "[]")
+    except ValueError:
+        evidence = []
+    for item in evidence:
+        quote = " ".join(str(item.get("quote", "")).split())
+        if len(quote) > 280:
+            quote = quote[:277] + "..."
+        lines.append(f"   - {item.get('source', '?')}, {item.get('published', '?')}: \u201c{quote}\u201d")
+        lines.append(f"     {item.get('url', '')}")
+    return "\n".join(lines)
+
+
+class ConsoleSink:
+    """Writes alerts to a text stream (stdout by default)."""
+
+    name = "console"
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+
+    def send(self, alert: dict[str, Any]) -> tuple[str | None, str | None]:
+        """Print the alert; returns (channel, ts), both None for the console."""
+        print(format_alert(alert) + "\n", file=self.stream, flush=True)
+        return None, None

@@ -1,0 +1,384 @@
+"""The `borderwatch` command line (click). Library errors become one-line `Error: ...` messages here."""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from bot import __version__, store
+from bot.alerts.console import ConsoleSink
+from bot.alerts.outbox import Sink, deliver_pending
+from bot.config import DEFAULT_DB_PATH, Config, ConfigError, default_config_path, load_config, parse_config
+from bot.corpus import CorpusError, read_corpus
+from bot.cycle import Pipeline, build_pipeline, poll_feed, process_entry, run_cycle
+from bot.output import choose_format, emit_rows
+
+F = TypeVar("F", bound=Callable[..., Any])
+logger = logging.getLogger("borderwatch")
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload = {"time": self.formatTime(record), "level": record.levelname, "message": record.getMessage()}
+        if record.exc_info:
+            payload["exception"] = self.formatException(record.exc_info).splitlines()[-1]
+        return json.dumps(payload, ensure_ascii=False)
+
+
+def _setup_logging(verbose: int, quiet: bool, log_format: str) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    root = logging.getLogger("borderwatch")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+    for noisy in ("httpx", "httpcore", "apscheduler", "trafilatura", "htmldate", "courlan"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class Context:
+    """Global options, resolved lazily."""
+
+    def __init__(self, config_path: Path | None, db_path: Path) -> None:
+        self.config_path = config_path
+        self.db_path = db_path
+        self._cfg: Config | None = None
+
+    @property
+    def cfg(self) -> Config:
+        if self._cfg is None:
+            path = self.config_path or default_config_path()
+            try:
+                self._cfg = load_config(path)
+            except ConfigError as exc:
+                raise click.ClickException(str(exc)) from None
+        return self._cfg
+
+    def open_db(self) -> Any:
+        try:
+            return store.open_db(self.db_path)
+        except store.StoreError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    def open_readonly(self) -> Any:
+        try:
+            return store.open_readonly(self.db_path)
+        except store.StoreError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+def output_options(func: F) -> F:
+    """--table/--json/--nl/--csv/--tsv, as in sqlite-utils."""
+    options = [
+        click.option("--table", "fmt", flag_value="table", help="Output as a table"),
+        click.option("--json", "fmt", flag_value="json", help="Output as a JSON array"),
+        click.option("--nl", "fmt", flag_value="nl", help="Output newline-delimited JSON"),
+        click.option("--csv", "fmt", flag_value="csv", help="Output as CSV"),
+        click.option("--tsv", "fmt", flag_value="tsv", help="Output as TSV"),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="borderwatch")
+@click.option(
+    "--config", "config_path", type=click.Path(path_type=Path), envvar="BORDERWATCH_CONFIG",
+    help="YAML config (default: config/watch.yaml; env BORDERWATCH_CONFIG)",
+)  # fmt: skip
+@click.option(
+    "--db", "db_path", type=click.Path(path_type=Path), envvar="BORDERWATCH_DB", default=DEFAULT_DB_PATH,
+    show_default=True, help="SQLite store (env BORDERWATCH_DB)",
+)  # fmt: skip
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", envvar="BORDERWATCH_LOG_FORMAT",
+              help="Log lines as text or JSON")  # fmt: skip
+@click.option("-v", "--verbose", count=True, help="More log output")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None, db_path: Path, log_format: str, verbose: int, quiet: bool) -> None:
+    """Watch news about the Afghanistan-Pakistan border; alert when reports of one incident disagree or change."""
+    _setup_logging(verbose, quiet, log_format)
+    ctx.obj = Context(config_path, db_path)
+
+
+# --- config ------------------------------------------------------------------------------------------
+
+
+@cli.group()
+def config() -> None:
+    """Configuration commands."""
+
+
+@config.command("check")
+@click.argument("file", required=False, type=click.Path(path_type=Path))
+@pass_ctx
+def config_check(obj: Context, file: Path | None) -> None:
+    """Validate a config file without running anything, and list its feeds."""
+    path = file or obj.config_path or default_config_path()
+    try:
+        cfg = load_config(path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{path}: ok: {len(cfg.feeds)} feeds, {len(cfg.watch.keywords)} keywords")
+    for feed in cfg.feeds:
+        mode = "pages" if feed.fetch_articles else "feed text"
+        click.echo(f"  {feed.name}: {feed.url} every {feed.interval:.0f}s ({mode})")
+    for name in ("places.yaml", "actors.yaml"):
+        click.echo(f"  {name}: {cfg.data_file(name)}")
+
+
+# --- sinks and delivery ------------------------------------------------------------------------------
+
+
+def make_sink(cfg: Config, db: Any) -> Sink:
+    """Slack when SLACK_BOT_TOKEN or SLACK_WEBHOOK_URL is set, else the console."""
+    if os.environ.get("SLACK_BOT_TOKEN") or os.environ.get("SLACK_WEBHOOK_URL"):
+        from bot.alerts.slack import make_slack_sink
+
+        return make_slack_sink(cfg, db)
+    return ConsoleSink()
+
+
+def _deliver(cfg: Config, db: Any, sink: Sink | None = None) -> int:
+    return deliver_pending(db, sink or make_sink(cfg, db))
+
+
+@contextmanager
+def _pipeline(obj: Context, cfg: Config | None = None) -> Iterator[Pipeline]:
+    db = obj.open_db()
+    pipe = build_pipeline(cfg or obj.cfg, db)
+    try:
+        yield pipe
+    finally:
+        pipe.close()
+
+
+@contextmanager
+def _single_instance(db_path: Path) -> Iterator[None]:
+    """Refuse a second `run` on the same store."""
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = db_path.with_name(db_path.name + ".lock")
+    handle = open(lock_path, "a+")  # noqa: SIM115 - held for the life of the process
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise click.ClickException(f"another borderwatch run is already using {db_path} (lock {lock_path})") from None
+    try:
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+# --- polling -----------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="One cycle over every feed, deliver pending alerts, exit")
+@pass_ctx
+def poll(obj: Context, once: bool) -> None:
+    """Poll every feed once and deliver pending alerts (use `run` to keep polling on a schedule)."""
+    if not once:
+        raise click.UsageError("poll needs --once; `borderwatch run` polls on a schedule")
+    with _single_instance(obj.db_path), _pipeline(obj) as pipe:
+        sink = make_sink(pipe.cfg, pipe.db)
+        summary = run_cycle(pipe, deliver=lambda: _deliver(pipe.cfg, pipe.db, sink))
+    click.echo(summary.line(), err=True)
+
+
+@cli.command()
+@pass_ctx
+def run(obj: Context) -> None:
+    """Poll each feed on its own interval and deliver alerts, until SIGTERM or Ctrl-C."""
+    from bot.scheduler import build_scheduler, stop_on_signals
+
+    with _single_instance(obj.db_path), _pipeline(obj) as pipe:
+        sink = make_sink(pipe.cfg, pipe.db)
+
+        def poll_one(index: int) -> None:
+            from bot.cycle import CycleSummary
+
+            summary = CycleSummary(feeds=1)
+            try:
+                poll_feed(pipe, index, datetime.now(UTC), summary)
+            except Exception:
+                logger.exception("feed %s: poll failed", pipe.cfg.feeds[index].name)
+
+        def deliver() -> None:
+            with pipe.lock:
+                try:
+                    _deliver(pipe.cfg, pipe.db, sink)
+                except Exception:
+                    logger.exception("delivery failed")
+                pipe.db.execute("pragma wal_checkpoint(passive)")
+
+        scheduler = build_scheduler(pipe.cfg, poll_one, deliver)
+        stop_on_signals(scheduler)
+        logger.info("borderwatch %s running: %d feeds, store %s", __version__, len(pipe.cfg.feeds), obj.db_path)
+        scheduler.start()
+        deliver()
+        logger.info("borderwatch stopped")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--no-deliver", is_flag=True, help="Store alerts without delivering them")
+@pass_ctx
+def ingest(obj: Context, paths: tuple[Path, ...], no_deliver: bool) -> None:
+    """Replay article files (corpus format) in published order through the pipeline."""
+    try:
+        entries = read_corpus(list(paths))
+    except CorpusError as exc:
+        raise click.ClickException(str(exc)) from None
+    with _pipeline(obj) as pipe:
+        stored = alerts = 0
+        show = sys.stderr.isatty()
+        from rich.progress import Progress
+
+        with Progress(disable=not show, transient=True) as progress:
+            task = progress.add_task("ingesting", total=len(entries))
+            for entry in entries:
+                now = entry.published or datetime.now(UTC)
+                outcome = process_entry(pipe, entry, now, text=entry.summary, keep_all=True)
+                stored += int(outcome.stored or outcome.new_version)
+                alerts += outcome.alerts
+                progress.advance(task)
+        delivered = 0 if no_deliver else _deliver(pipe.cfg, pipe.db)
+    click.echo(f"ingested {len(entries)} files: {stored} new articles or versions, {alerts} alerts, "
+               f"{delivered} delivered", err=True)  # fmt: skip
+
+
+@cli.command()
+@click.option("--delay", default=1.0, show_default=True, help="Seconds between poll cycles")
+@pass_ctx
+def demo(obj: Context, delay: float) -> None:
+    """Serve the bundled seed reports on 127.0.0.1 and poll them, one new report per cycle."""
+    from bot.demo import FeedServer, demo_items
+
+    items = demo_items()
+    with FeedServer(items) as server, tempfile.TemporaryDirectory() as tmp:
+        db_path = obj.db_path if obj.db_path != DEFAULT_DB_PATH else Path(tmp) / "demo.db"
+        cfg = parse_config(
+            {
+                "feeds": [{"name": "Loopback News", "url": server.feed_url, "interval": "1m"}],
+                "watch": {"keywords": ["Afghan*", "Taliban"]},
+                "network": {"allow_private": ["127.0.0.0/8"], "timeout": 10},
+            },
+            obj.config_path or default_config_path(),
+        )
+        click.echo(f"demo: serving {len(items)} seed reports at {server.feed_url}; store {db_path}\n")
+        db = store.open_db(db_path)
+        pipe = build_pipeline(cfg, db)
+        sink = ConsoleSink()
+        try:
+            for shown in range(1, len(items) + 1):
+                server.reveal(shown)
+                item = items[shown - 1]
+                click.secho(f"--- poll {shown}: the feed now shows {item.entry.source}: {item.entry.title}", fg="cyan")
+                summary = run_cycle(pipe, now=item.entry.published, deliver=lambda: deliver_pending(db, sink))
+                click.echo(f"    ({summary.new} new article, {summary.alerts} alerts)\n")
+                time.sleep(delay)
+            summary = run_cycle(pipe, deliver=lambda: deliver_pending(db, sink))
+            click.secho(f"--- poll {len(items) + 1}: nothing new (not modified: {summary.not_modified})", fg="cyan")
+        finally:
+            pipe.close()
+        counts = db.execute("select count(*) from articles").fetchone()[0], db.execute("select count(*) from alerts").fetchone()[0]
+        click.echo(f"\ndemo done: {counts[0]} articles, {counts[1]} alerts.")
+
+
+# --- reading the store -------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--pending", is_flag=True, help="Only alerts not yet delivered")
+@click.option("--limit", default=50, show_default=True)
+@output_options
+@pass_ctx
+def alerts(obj: Context, pending: bool, limit: int, fmt: str | None) -> None:
+    """Recent alerts, newest first, with delivery state."""
+    db = obj.open_readonly()
+    where = "where delivered is null" if pending else ""
+    rows = store.rows(
+        db,
+        f"select id, kind, incident_id, summary, created, delivered, channel, ts, attempts, last_error "
+        f"from alerts {where} order by id desc limit ?",
+        [limit],
+    )
+    emit_rows(rows, None, choose_format(fmt))
+
+
+@cli.command()
+@output_options
+@pass_ctx
+def feeds(obj: Context, fmt: str | None) -> None:
+    """Each feed's health: last poll, status, ETag use, errors, backoff."""
+    db = obj.open_readonly()
+    rows = store.rows(
+        db,
+        """select name, url, last_checked, last_ok, last_status,
+                  case when retired then 'retired' when consecutive_errors > 0 then 'failing' else 'ok' end as health,
+                  consecutive_errors, total_errors, polls, not_modified, etag is not null as has_etag,
+                  next_poll, last_error from feeds order by name""",
+    )
+    emit_rows(rows, None, choose_format(fmt))
+
+
+@cli.command()
+@click.option("--check", is_flag=True, help="Exit 1 when no feed is healthy (for a container HEALTHCHECK)")
+@output_options
+@pass_ctx
+def status(obj: Context, check: bool, fmt: str | None) -> None:
+    """One-screen health: feeds ok/failing, pending alerts, last poll, store size. Exit 1 if unusable."""
+    db = obj.open_readonly()
+    one = functools.partial(lambda sql: db.execute(sql).fetchone()[0])
+    size = sum(p.stat().st_size for p in obj.db_path.parent.glob(obj.db_path.name + "*") if p.is_file())
+    row = {
+        "feeds": one("select count(*) from feeds"),
+        "feeds_failing": one("select count(*) from feeds where consecutive_errors > 0 and not retired"),
+        "feeds_retired": one("select count(*) from feeds where retired"),
+        "articles": one("select count(*) from articles"),
+        "incidents": one("select count(*) from incidents"),
+        "alerts": one("select count(*) from alerts"),
+        "alerts_pending": one("select count(*) from alerts where delivered is null"),
+        "last_poll": one("select max(last_checked) from feeds"),
+        "store_bytes": size,
+    }
+    if check:
+        healthy = row["feeds"] - row["feeds_failing"] - row["feeds_retired"]
+        click.echo(f"feeds healthy={healthy} failing={row['feeds_failing']} pending alerts={row['alerts_pending']}")
+        if row["feeds"] and healthy <= 0:
+            sys.exit(1)
+        return
+    fmt = fmt or ("json" if not sys.stdout.isatty() else "table")
+    if fmt == "table":
+        for key, value in row.items():
+            click.echo(f"{key:>15}: {value}")
+    else:
+        emit_rows([row], None, fmt)  # type: ignore[arg-type]
+
+
+def main() -> None:
+    """Entry point for `python -m bot`."""
+    cli()

@@ -1,0 +1,74 @@
+"""Value types shared by three or more modules (feeds, store, cycle, alerts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """What we remember about a feed between polls (a row of the `feeds` table)."""
+
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    consecutive_errors: int = 0
+    next_poll: datetime | None = None
+    retired: bool = False
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One item of a feed (or one article file replayed by `ingest`)."""
+
+    link: str
+    guid: str | None
+    title: str
+    summary: str
+    published: datetime | None
+    source: str
+    feed_url: str | None = None
+    fetch_page: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """One version of a stored article, ready for claim extraction and incident grouping."""
+
+    article_id: int
+    version: int
+    url: str
+    source: str
+    title: str
+    text: str
+    published: datetime
+    duplicate_of: int | None = None
+    summary_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One side of an alert: where the claim was read."""
+
+    url: str
+    source: str
+    published: str
+    quote: str
+
+    def as_dict(self) -> dict[str, str]:
+        """The JSON shape stored in `alerts.evidence`."""
+        return {"url": self.url, "source": self.source, "published": self.published, "quote": self.quote}
+
+
+@dataclass(frozen=True, slots=True)
+class AlertDraft:
+    """An alert decided by the incident logic, before it is stored in the outbox."""
+
+    kind: str
+    incident_id: int | None
+    summary: str
+    evidence: tuple[Evidence, ...]
+    dedupe_key: str
+    details: dict[str, object] = field(default_factory=dict)

@@ -1,0 +1,35 @@
+"""Fetch an article's page and extract its main text with trafilatura (through the SSRF guard)."""
+
+from __future__ import annotations
+
+import httpx
+import trafilatura
+
+from bot.feeds import FetchError, Limits, read_limited
+from bot.netguard import check_scheme
+
+
+def extract_main_text(html: bytes | str, url: str | None = None) -> str | None:
+    """The main text of an HTML page (boilerplate removed), or None when trafilatura finds none."""
+    text = trafilatura.extract(
+        html, url=url, include_comments=False, include_tables=False, favor_precision=True, deduplicate=True
+    )
+    return text.strip() if text and text.strip() else None
+
+
+def fetch_article_text(http: httpx.Client, url: str, limits: Limits) -> str:
+    """Fetch `url` (every hop checked by the client's guard) and return its main text.
+
+    Raises FetchError (or an httpx error) when the page cannot be had; the caller falls back to the
+    feed's own summary.
+    """
+    body = read_limited(http, url, limits, {"Accept": "text/html,application/xhtml+xml"}, check_url=check_scheme)
+    if body.status >= 400:
+        raise FetchError(f"HTTP {body.status} for article page")
+    content_type = body.headers.get("content-type", "")
+    if content_type and "html" not in content_type and "xml" not in content_type:
+        raise FetchError(f"article page is {content_type.split(';')[0]}, not HTML")
+    text = extract_main_text(body.content, url)
+    if text is None:
+        raise FetchError("no main text found on article page")
+    return text
