@@ -1,35 +1,369 @@
-"""Glue between the store and the incident logic (placeholder until issue 3 lands)."""
+"""Glue between the store and the pure stages: extract claims, pick the incident, compare, store.
+
+`analyse_report` runs inside the caller's transaction, so an article, its claims, its incident update
+and its alerts are committed together or not at all. Candidate incidents come from the index on
+`incidents.last_published` (a time window), never from a scan of the store.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections import Counter
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
+import yaml
 from sqlite_utils import Database
 
 from bot import store
-from bot.config import Config
+from bot.config import Config, ConfigError
+from bot.extract import Claims, Knowledge, extract_claims
+from bot.extract.places import Gazetteer
+from bot.extract.positions import ActorIndex
+from bot.incidents import (
+    EVENT_LABELS,
+    WINDOW,
+    IncidentProfile,
+    ReportMeta,
+    StoredClaim,
+    choose_incident,
+    detect_changes,
+    story_places,
+)
 from bot.models import AlertDraft, Evidence, Report
 
+MAX_CANDIDATES = 200
+MAX_WORDS = 400
 
-@dataclass(frozen=True)
-class Knowledge:
-    """Gazetteer and actors."""
+__all__ = ["Knowledge", "analyse_report", "load_knowledge"]
+
+
+def _read_entries(path: Path, key: str) -> list[dict[str, Any]]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError(f"{path}:{mark.line + 1 if mark else '?'}: invalid YAML") from None
+    entries = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        raise ConfigError(f"{path}: expected a list under `{key}:`")
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not entry.get("id") or not entry.get("name"):
+            raise ConfigError(f"{path}: {key}[{index}]: each entry needs an id and a name")
+    return entries
 
 
 def load_knowledge(cfg: Config) -> Knowledge:
-    """Load the gazetteer and actors named by the config."""
-    return Knowledge()
+    """The gazetteer and actors: the shipped files, extended by the user's (`data:` in the config)."""
+    places = _read_entries(cfg.data_file("places.yaml"), "places")
+    for extra in cfg.extra_files("places"):
+        places += _read_entries(extra, "places")
+    actors = _read_entries(cfg.data_file("actors.yaml"), "actors")
+    for extra in cfg.extra_files("actors"):
+        actors += _read_entries(extra, "actors")
+    return Knowledge(Gazetteer(places), ActorIndex(actors))
+
+
+def _profile(row: dict[str, Any]) -> IncidentProfile:
+    signature = json.loads(row["signature"] or "{}")
+    return IncidentProfile(
+        id=row["id"],
+        event=row["event"],
+        last_published=store.from_iso(row["last_published"]) or datetime.min,
+        places=frozenset(signature.get("places", [])),
+        words=frozenset(signature.get("words", [])),
+    )
+
+
+def _candidates(db: Database, published: datetime) -> list[IncidentProfile]:
+    rows = store.rows(
+        db,
+        "select id, event, last_published, signature from incidents where last_published between ? and ? "
+        "order by last_published desc limit ?",
+        [store.iso(published - WINDOW), store.iso(published + WINDOW), MAX_CANDIDATES],
+    )
+    return [_profile(r) for r in rows]
+
+
+def _new_claims(claims: Claims, report: Report, knowledge: Knowledge) -> list[StoredClaim]:
+    """The report's claims in the shape the comparison and the store use."""
+    published = store.iso(report.published) or ""
+
+    def evidence(start: int, end: int) -> Evidence:
+        return Evidence(report.url, report.source, published, claims.sentence(start, end))
+
+    actors = knowledge.actors
+    out: list[StoredClaim] = []
+    for f in claims.figures:
+        org = actors.organisation(f.actor_id) if f.actor_id else None
+        out.append(
+            StoredClaim(
+                "figure",
+                f.measure,
+                f.phrase,
+                f.low,
+                f.high,
+                report.article_id,
+                report.source,
+                actors.actors[org].name if org else report.source,
+                actors.actors[org].side if org else "",
+                evidence(*_sentence_of(claims, f.start)),
+                f.vague,
+                f.label,
+            )
+        )
+    for s in claims.statements:
+        org = actors.organisation(s.actor_id) if s.actor_id in actors.actors else s.actor_id
+        name = actors.actors[org].name if org in actors.actors else s.actor_name
+        out.append(
+            StoredClaim(
+                "position",
+                org,
+                s.stance,
+                None,
+                None,
+                report.article_id,
+                report.source,
+                name,
+                s.side,
+                evidence(s.start, s.end),
+                False,
+                name,
+            )
+        )
+    for t in claims.status:
+        out.append(
+            StoredClaim(
+                "status",
+                t.axis,
+                t.state,
+                float(t.rank),
+                None,
+                report.article_id,
+                report.source,
+                report.source,
+                "",
+                evidence(t.start, t.end),
+            )
+        )
+    gazetteer = knowledge.gazetteer
+    for p in claims.places:
+        if p.role is None or p.role == "stationed" or not gazetteer.is_specific(p.place_id):
+            continue
+        out.append(
+            StoredClaim(
+                "place",
+                p.role,
+                p.place_id,
+                None,
+                None,
+                report.article_id,
+                report.source,
+                report.source,
+                "",
+                evidence(*_sentence_of(claims, p.start)),
+                False,
+                gazetteer.places[p.place_id].name,
+            )
+        )
+    return out
+
+
+def _sentence_of(claims: Claims, offset: int) -> tuple[int, int]:
+    """The sentence span around a character offset (claims keep their own spans; this finds it again)."""
+    text = claims.text
+    start = max(
+        text.rfind("\n", 0, offset), max(text.rfind(". ", 0, offset), -1) + 1 if ". " in text[:offset] else -1
+    )
+    start = start + 1 if start >= 0 and text[start] in "\n." else max(start, 0)
+    end_candidates = [i for i in (text.find(". ", offset), text.find("\n", offset)) if i != -1]
+    end = min(end_candidates) + 1 if end_candidates else len(text)
+    return start, end
+
+
+def _load_claims(db: Database, incident_id: int) -> list[StoredClaim]:
+    out = []
+    for r in store.rows(db, "select * from claims where incident_id = ? order by id", [incident_id]):
+        detail = json.loads(r["detail"] or "{}")
+        out.append(
+            StoredClaim(
+                r["type"],
+                r["measure"],
+                r["value"],
+                r["low"],
+                r["high"],
+                r["article_id"],
+                r["source"],
+                r["source_key"],
+                r["actor"] or "",
+                Evidence(r["url"], r["source"], r["published"], r["quote"]),
+                bool(detail.get("vague")),
+                detail.get("label", ""),
+            )
+        )
+    return out
+
+
+def _store_claims(
+    db: Database, incident_id: int, report: Report, claims: list[StoredClaim], now: datetime
+) -> None:
+    db.table("claims").insert_all(
+        {
+            "incident_id": incident_id,
+            "article_id": report.article_id,
+            "version": report.version,
+            "type": c.type,
+            "measure": c.key,
+            "value": c.value,
+            "low": c.low,
+            "high": c.high,
+            "actor": c.side,
+            "stance": c.value if c.type == "position" else None,
+            "place_id": c.value if c.type == "place" else None,
+            "role": c.key if c.type == "place" else None,
+            "quote": c.evidence.quote,
+            "source": c.source,
+            "source_key": c.source_key,
+            "url": c.evidence.url,
+            "published": c.evidence.published,
+            "seen": store.iso(now),
+            "detail": json.dumps({"vague": c.vague, "label": c.label}),
+        }
+        for c in claims
+    )
+
+
+def _main_place(claims: Claims, gazetteer: Gazetteer) -> str | None:
+    """The incident's place: the finest place its lead names most."""
+    counts = Counter(p.place_id for p in claims.places if p.in_lead or p.role)
+    if not counts:
+        return None
+    order = {
+        "crossing": 0,
+        "pass": 0,
+        "town": 1,
+        "city": 1,
+        "district": 2,
+        "tribal_area": 2,
+        "region": 3,
+        "province": 4,
+        "country": 6,
+    }
+    return min(counts, key=lambda pid: (order.get(gazetteer.places[pid].kind, 5), -counts[pid]))
+
+
+def _open_incident(db: Database, claims: Claims, report: Report, knowledge: Knowledge, now: datetime) -> int:
+    place_id = _main_place(claims, knowledge.gazetteer)
+    place = knowledge.gazetteer.places.get(place_id) if place_id else None
+    published = store.iso(report.published)
+    return store.insert_row(
+        db,
+        "incidents",
+        {
+            "title": report.title,
+            "event": claims.event,
+            "place": place.name if place else None,
+            "place_id": place_id,
+            "latitude": place.lat if place else None,
+            "longitude": place.lon if place else None,
+            "first_seen": store.iso(now),
+            "last_seen": store.iso(now),
+            "first_published": published,
+            "last_published": published,
+            "articles": 0,
+            "sources": 0,
+            "signature": "{}",
+        },
+    )
+
+
+def _update_incident(
+    db: Database, incident_id: int, claims: Claims, report: Report, knowledge: Knowledge, now: datetime
+) -> None:
+    row = db.table("incidents").get(incident_id)
+    signature = json.loads(row["signature"] or "{}")
+    places = set(signature.get("places", [])) | story_places(claims, knowledge.gazetteer)
+    words = list(dict.fromkeys([*signature.get("words", []), *sorted(claims.words)]))[:MAX_WORDS]
+    counts = db.execute(
+        "select count(*), count(distinct source) from articles where incident_id = ? and duplicate_of is null",
+        [incident_id],
+    ).fetchone()
+    status = db.execute(
+        "select measure || ': ' || value from claims where incident_id = ? and type = 'status' "
+        "order by low desc, id desc limit 1",
+        [incident_id],
+    ).fetchone()
+    published = store.iso(report.published) or ""
+    update: dict[str, Any] = {
+        "last_seen": store.iso(now),
+        "last_published": max(row["last_published"] or "", published),
+        "articles": counts[0],
+        "sources": counts[1],
+        "status": status[0] if status else None,
+        "signature": json.dumps({"places": sorted(places), "words": words}),
+    }
+    if row["place_id"] is None:
+        place_id = _main_place(claims, knowledge.gazetteer)
+        if place_id:
+            place = knowledge.gazetteer.places[place_id]
+            update.update(place_id=place_id, place=place.name, latitude=place.lat, longitude=place.lon)
+    db.table("incidents").update(incident_id, update)
+    db.table("incident_keys").insert_all(
+        ({"key": f"place:{p}", "incident_id": incident_id} for p in places), ignore=True
+    )
+
+
+def _new_incident_alert(incident_id: int, claims: Claims, report: Report, db: Database) -> AlertDraft:
+    row = db.table("incidents").get(incident_id)
+    what = EVENT_LABELS.get(claims.event or "", "incident")
+    where = f" at {row['place']}" if row["place"] else ""
+    lead = next((claims.sentence(*s) for s in [(0, len(report.title.strip()))]), report.title)
+    evidence = Evidence(report.url, report.source, store.iso(report.published) or "", lead)
+    return AlertDraft(
+        "new_incident",
+        incident_id,
+        f"New incident: {what}{where} — {report.title.strip()} ({report.source})",
+        (evidence,),
+        f"new_incident:{incident_id}",
+        {"place": row["place"], "event": claims.event},
+    )
 
 
 def analyse_report(db: Database, knowledge: Knowledge, report: Report, now: datetime) -> list[AlertDraft]:
-    """Attach the report to an incident and return the alerts it raises."""
+    """Attach a report to its incident (opening one if needed), store its claims, return the alerts it raises."""
+    article = db.table("articles").get(report.article_id)
     if report.duplicate_of is not None:
-        original = db["articles"].get(report.duplicate_of)
-        store.set_article_incident(db, report.article_id, original["incident_id"], True)
+        # Syndicated copy: it belongs where the original is, and counts as the same source.
+        original = db.table("articles").get(report.duplicate_of)
+        store.set_article_incident(db, report.article_id, original["incident_id"], bool(original["in_scope"]))
         return []
-    incident_id = int(db["incidents"].insert({"title": report.title, "first_seen": store.iso(now)}).last_pk)
-    store.set_article_incident(db, report.article_id, incident_id, True)
-    quote = report.text.split("\n")[0][:300]
-    evidence = Evidence(report.url, report.source, store.iso(report.published) or "", quote)
-    return [AlertDraft("new_incident", incident_id, f"New incident: {report.title}", (evidence,), f"new:{incident_id}")]
+    claims = extract_claims(report.title, report.text, knowledge)
+    incident_id = article["incident_id"] if report.version > 1 else None
+    if incident_id is None and not claims.in_scope:
+        store.set_article_incident(db, report.article_id, None, False)
+        return []
+    drafts: list[AlertDraft] = []
+    if incident_id is None:
+        incident_id = choose_incident(
+            claims, report.published, _candidates(db, report.published), knowledge.gazetteer
+        )
+    if incident_id is None:
+        if claims.event is None:
+            store.set_article_incident(db, report.article_id, None, True)
+            return []
+        incident_id = _open_incident(db, claims, report, knowledge, now)
+        store.set_article_incident(db, report.article_id, incident_id, True)
+        drafts.append(_new_incident_alert(incident_id, claims, report, db))
+    else:
+        store.set_article_incident(db, report.article_id, incident_id, True)
+    new = _new_claims(claims, report, knowledge)
+    existing = _load_claims(db, incident_id)
+    meta = ReportMeta(report.article_id, report.url, report.source, report.published)
+    gazetteer = knowledge.gazetteer
+    drafts += detect_changes(incident_id, existing, new, meta, lambda a, b: gazetteer.compatible(a, b))
+    _store_claims(db, incident_id, report, new, now)
+    _update_incident(db, incident_id, claims, report, knowledge, now)
+    return drafts

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
-from bot import __version__, store
+from bot import __version__, query, store
 from bot.alerts.console import ConsoleSink
 from bot.alerts.outbox import Sink, deliver_pending
 from bot.config import DEFAULT_DB_PATH, Config, ConfigError, default_config_path, load_config, parse_config
@@ -104,19 +104,34 @@ def output_options(func: F) -> F:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="borderwatch")
 @click.option(
-    "--config", "config_path", type=click.Path(path_type=Path), envvar="BORDERWATCH_CONFIG",
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    envvar="BORDERWATCH_CONFIG",
     help="YAML config (default: config/watch.yaml; env BORDERWATCH_CONFIG)",
-)  # fmt: skip
+)
 @click.option(
-    "--db", "db_path", type=click.Path(path_type=Path), envvar="BORDERWATCH_DB", default=DEFAULT_DB_PATH,
-    show_default=True, help="SQLite store (env BORDERWATCH_DB)",
-)  # fmt: skip
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", envvar="BORDERWATCH_LOG_FORMAT",
-              help="Log lines as text or JSON")  # fmt: skip
+    "--db",
+    "db_path",
+    type=click.Path(path_type=Path),
+    envvar="BORDERWATCH_DB",
+    default=DEFAULT_DB_PATH,
+    show_default=True,
+    help="SQLite store (env BORDERWATCH_DB)",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    envvar="BORDERWATCH_LOG_FORMAT",
+    help="Log lines as text or JSON",
+)
 @click.option("-v", "--verbose", count=True, help="More log output")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors")
 @click.pass_context
-def cli(ctx: click.Context, config_path: Path | None, db_path: Path, log_format: str, verbose: int, quiet: bool) -> None:
+def cli(
+    ctx: click.Context, config_path: Path | None, db_path: Path, log_format: str, verbose: int, quiet: bool
+) -> None:
     """Watch news about the Afghanistan-Pakistan border; alert when reports of one incident disagree or change."""
     _setup_logging(verbose, quiet, log_format)
     ctx.obj = Context(config_path, db_path)
@@ -154,14 +169,42 @@ def config_check(obj: Context, file: Path | None) -> None:
 def make_sink(cfg: Config, db: Any) -> Sink:
     """Slack when SLACK_BOT_TOKEN or SLACK_WEBHOOK_URL is set, else the console."""
     if os.environ.get("SLACK_BOT_TOKEN") or os.environ.get("SLACK_WEBHOOK_URL"):
-        from bot.alerts.slack import make_slack_sink
+        from bot.alerts.slack import SlackSetupError, make_slack_sink
 
-        return make_slack_sink(cfg, db)
+        try:
+            return make_slack_sink(cfg, db)
+        except SlackSetupError as exc:
+            raise click.ClickException(str(exc)) from None
     return ConsoleSink()
 
 
 def _deliver(cfg: Config, db: Any, sink: Sink | None = None) -> int:
     return deliver_pending(db, sink or make_sink(cfg, db))
+
+
+@cli.group()
+def slack() -> None:
+    """Slack commands (the token comes from SLACK_BOT_TOKEN or SLACK_WEBHOOK_URL, never from a file)."""
+
+
+@slack.command("test")
+@pass_ctx
+def slack_test(obj: Context) -> None:
+    """Check the Slack token (auth.test) and post a test message to the default channel."""
+    from bot.alerts.outbox import DeliveryError
+    from bot.alerts.slack import SlackSetupError, check_slack
+
+    try:
+        result = check_slack(obj.cfg, obj.open_db())
+    except SlackSetupError as exc:
+        raise click.ClickException(str(exc)) from None
+    except DeliveryError as exc:
+        raise click.ClickException(f"Slack: {exc}") from None
+    if result.ts is None:
+        click.echo(f"Slack ok ({result.mode}): test message posted to {result.channel}")
+    else:
+        click.echo(f"Slack ok ({result.mode}): team {result.team}, bot {result.bot}; "
+                   f"test message posted to {result.channel}, ts {result.ts}")  # fmt: skip
 
 
 @contextmanager
@@ -184,7 +227,9 @@ def _single_instance(db_path: Path) -> Iterator[None]:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         handle.close()
-        raise click.ClickException(f"another borderwatch run is already using {db_path} (lock {lock_path})") from None
+        raise click.ClickException(
+            f"another borderwatch run is already using {db_path} (lock {lock_path})"
+        ) from None
     try:
         yield
     finally:
@@ -236,7 +281,9 @@ def run(obj: Context) -> None:
 
         scheduler = build_scheduler(pipe.cfg, poll_one, deliver)
         stop_on_signals(scheduler)
-        logger.info("borderwatch %s running: %d feeds, store %s", __version__, len(pipe.cfg.feeds), obj.db_path)
+        logger.info(
+            "borderwatch %s running: %d feeds, store %s", __version__, len(pipe.cfg.feeds), obj.db_path
+        )
         scheduler.start()
         deliver()
         logger.info("borderwatch stopped")
@@ -266,8 +313,11 @@ def ingest(obj: Context, paths: tuple[Path, ...], no_deliver: bool) -> None:
                 alerts += outcome.alerts
                 progress.advance(task)
         delivered = 0 if no_deliver else _deliver(pipe.cfg, pipe.db)
-    click.echo(f"ingested {len(entries)} files: {stored} new articles or versions, {alerts} alerts, "
-               f"{delivered} delivered", err=True)  # fmt: skip
+    click.echo(
+        f"ingested {len(entries)} files: {stored} new articles or versions, {alerts} alerts, "
+        f"{delivered} delivered",
+        err=True,
+    )
 
 
 @cli.command()
@@ -296,15 +346,22 @@ def demo(obj: Context, delay: float) -> None:
             for shown in range(1, len(items) + 1):
                 server.reveal(shown)
                 item = items[shown - 1]
-                click.secho(f"--- poll {shown}: the feed now shows {item.entry.source}: {item.entry.title}", fg="cyan")
+                click.secho(
+                    f"--- poll {shown}: the feed now shows {item.entry.source}: {item.entry.title}", fg="cyan"
+                )
                 summary = run_cycle(pipe, now=item.entry.published, deliver=lambda: deliver_pending(db, sink))
                 click.echo(f"    ({summary.new} new article, {summary.alerts} alerts)\n")
                 time.sleep(delay)
             summary = run_cycle(pipe, deliver=lambda: deliver_pending(db, sink))
-            click.secho(f"--- poll {len(items) + 1}: nothing new (not modified: {summary.not_modified})", fg="cyan")
+            click.secho(
+                f"--- poll {len(items) + 1}: nothing new (not modified: {summary.not_modified})", fg="cyan"
+            )
         finally:
             pipe.close()
-        counts = db.execute("select count(*) from articles").fetchone()[0], db.execute("select count(*) from alerts").fetchone()[0]
+        counts = (
+            db.execute("select count(*) from articles").fetchone()[0],
+            db.execute("select count(*) from alerts").fetchone()[0],
+        )
         click.echo(f"\ndemo done: {counts[0]} articles, {counts[1]} alerts.")
 
 
@@ -334,15 +391,8 @@ def alerts(obj: Context, pending: bool, limit: int, fmt: str | None) -> None:
 @pass_ctx
 def feeds(obj: Context, fmt: str | None) -> None:
     """Each feed's health: last poll, status, ETag use, errors, backoff."""
-    db = obj.open_readonly()
-    rows = store.rows(
-        db,
-        """select name, url, last_checked, last_ok, last_status,
-                  case when retired then 'retired' when consecutive_errors > 0 then 'failing' else 'ok' end as health,
-                  consecutive_errors, total_errors, polls, not_modified, etag is not null as has_etag,
-                  next_poll, last_error from feeds order by name""",
-    )
-    emit_rows(rows, None, choose_format(fmt))
+    with _reading(obj) as db:
+        _emit(query.execute(db, query.FEED_HEALTH_SQL), fmt)
 
 
 @cli.command()
@@ -367,7 +417,9 @@ def status(obj: Context, check: bool, fmt: str | None) -> None:
     }
     if check:
         healthy = row["feeds"] - row["feeds_failing"] - row["feeds_retired"]
-        click.echo(f"feeds healthy={healthy} failing={row['feeds_failing']} pending alerts={row['alerts_pending']}")
+        click.echo(
+            f"feeds healthy={healthy} failing={row['feeds_failing']} pending alerts={row['alerts_pending']}"
+        )
         if row["feeds"] and healthy <= 0:
             sys.exit(1)
         return
@@ -377,6 +429,167 @@ def status(obj: Context, check: bool, fmt: str | None) -> None:
             click.echo(f"{key:>15}: {value}")
     else:
         emit_rows([row], None, fmt)  # type: ignore[arg-type]
+
+
+# --- querying the store (issue 5): SQL, tables, rows, search, conflicts, changes, serve ----------------
+
+
+@contextmanager
+def _reading(obj: Context) -> Iterator[Any]:
+    """The store opened read-only (`mode=ro`); a QueryError inside becomes a one-line `Error: ...`."""
+    db = obj.open_readonly()
+    try:
+        yield db
+    except query.QueryError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        db.close()
+
+
+def _emit(result: query.QueryResult, fmt: str | None) -> None:
+    emit_rows(result.rows, result.columns, choose_format(fmt))
+
+
+def _params_option(func: F) -> F:
+    return click.option(
+        "-p",
+        "--param",
+        "params",
+        type=(str, str),
+        multiple=True,
+        metavar="NAME VALUE",
+        help="Value of a :NAME parameter in the SQL (repeatable)",
+    )(func)
+
+
+@cli.command("query")
+@click.argument("sql")
+@_params_option
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=query.DEFAULT_TIMEOUT,
+    show_default=True,
+    help="Stop the query after this many seconds",
+)
+@output_options
+@pass_ctx
+def query_command(
+    obj: Context, sql: str, params: tuple[tuple[str, str], ...], timeout: float, fmt: str | None
+) -> None:
+    """Run SQL on the store, read-only (writes fail inside SQLite), with :named parameters."""
+    with _reading(obj) as db:
+        _emit(query.execute(db, sql, dict(params), timeout), fmt)
+
+
+@cli.command()
+@click.option("--counts", is_flag=True, help="Include row counts")
+@click.option("--columns", is_flag=True, help="Include column names")
+@output_options
+@pass_ctx
+def tables(obj: Context, counts: bool, columns: bool, fmt: str | None) -> None:
+    """List the store's tables (the FTS index's shadow tables left out)."""
+    with _reading(obj) as db:
+        result = query.list_tables(db, counts, columns)
+    chosen = choose_format(fmt)
+    rows = result.rows
+    if columns and chosen not in ("json", "nl"):
+        rows = [{**row, "columns": ", ".join(row["columns"])} for row in rows]
+    emit_rows(rows, result.columns, chosen)
+
+
+@cli.command()
+@click.argument("table")
+@click.option("--where", help="SQL condition, e.g. 'source = :source' with -p source VOA")
+@_params_option
+@click.option("-o", "--order", help="SQL order, e.g. 'published desc'")
+@click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True, help="Most rows to show")
+@output_options
+@pass_ctx
+def rows(
+    obj: Context,
+    table: str,
+    where: str | None,
+    params: tuple[tuple[str, str], ...],
+    order: str | None,
+    limit: int,
+    fmt: str | None,
+) -> None:
+    """Rows of one table, filtered and ordered with SQL fragments."""
+    with _reading(obj) as db:
+        _emit(query.select_rows(db, table, where, dict(params), order, limit), fmt)
+
+
+@cli.command()
+@click.argument("term")
+@click.option("--source", help="Only outlets whose name contains this (case-insensitive)")
+@click.option("--since", help="Published at or after: 30m, 2h, 1d or an ISO date")
+@click.option("--until", help="Published at or before: an ISO date (the whole day) or date-time")
+@click.option("--incident", "incident_id", type=int, help="Only reports of this incident")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--quote", is_flag=True, help="Search the words as typed, not as FTS5 syntax (OR, NEAR, x*)")
+@output_options
+@pass_ctx
+def search(
+    obj: Context,
+    term: str,
+    source: str | None,
+    since: str | None,
+    until: str | None,
+    incident_id: int | None,
+    limit: int,
+    quote: bool,
+    fmt: str | None,
+) -> None:
+    """Full-text search of the articles, best match first, with a snippet marking the matches **so**."""
+    now = datetime.now(UTC)
+    with _reading(obj) as db:
+        start = query.parse_since(since, now) if since else None
+        end = query.parse_until(until, now) if until else None
+        try:
+            result = query.search_articles(db, term, source, start, end, incident_id, limit, quote)
+        except query.QueryError as exc:  # FTS5 reads `-`, `:` and quotes as syntax
+            if not quote and not isinstance(exc, query.QueryTimeoutError):
+                raise query.QueryError(f"{exc} (add --quote to search the words as typed)") from None
+            raise
+        _emit(result, fmt)
+
+
+@cli.command()
+@click.option("--incident", "incident_id", type=int, help="Only conflicts of this incident")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@output_options
+@pass_ctx
+def conflicts(obj: Context, incident_id: int | None, limit: int, fmt: str | None) -> None:
+    """Conflicts between reports (*_conflict alerts), newest first, with both sides' source, quote and URL."""
+    with _reading(obj) as db:
+        _emit(query.list_conflicts(db, incident_id, limit), fmt)
+
+
+@cli.command()
+@click.option("--since", default="1d", show_default=True, help="30m, 2h, 1d (before now) or an ISO date")
+@output_options
+@pass_ctx
+def changes(obj: Context, since: str, fmt: str | None) -> None:
+    """What moved: new incidents and *_change alerts raised since then, oldest first."""
+    with _reading(obj) as db:
+        _emit(query.list_changes(db, query.parse_since(since, datetime.now(UTC))), fmt)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind")
+@click.option("--port", type=click.IntRange(0, 65535), default=8001, show_default=True, help="0: a free port")
+@pass_ctx
+def serve(obj: Context, host: str, port: int) -> None:
+    """Browse the store in Datasette, read-only, with canned queries and a map (needs borderwatch[web])."""
+    from bot.serve import ServeError, run_datasette
+
+    try:
+        status = run_datasette(obj.db_path, host, port)
+    except ServeError as exc:
+        raise click.ClickException(str(exc)) from None
+    if status:
+        sys.exit(status if status > 0 else 1)
 
 
 def main() -> None:

@@ -99,7 +99,12 @@ class SlackConfig(_Strict):
 
     channel: str | None = None
     routes: tuple[SlackRoute, ...] = ()
-    broadcast_kinds: tuple[str, ...] = ("figure_conflict", "location_conflict", "position_conflict", "status_change")
+    broadcast_kinds: tuple[str, ...] = (
+        "figure_conflict",
+        "location_conflict",
+        "position_conflict",
+        "status_change",
+    )
     cooldown: float = 0.0
     max_per_second: float = 1.0
 

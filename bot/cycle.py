@@ -60,10 +60,14 @@ def build_pipeline(cfg: Config, db: Database) -> Pipeline:
         cfg=cfg,
         db=db,
         http=make_client(net.timeout, net.user_agent),
-        page_http=make_guarded_client(parse_networks(net.allow_private), net.timeout, net.user_agent or "borderwatch"),
+        page_http=make_guarded_client(
+            parse_networks(net.allow_private), net.timeout, net.user_agent or "borderwatch"
+        ),
         watch=compile_watch(cfg.watch.keywords, cfg.watch.exclude),
         knowledge=analysis.load_knowledge(cfg),
-        limits=Limits(max_bytes=net.max_bytes, deadline=max(net.timeout * 2, 10.0), max_redirects=net.max_redirects),
+        limits=Limits(
+            max_bytes=net.max_bytes, deadline=max(net.timeout * 2, 10.0), max_redirects=net.max_redirects
+        ),
     )
 
 
@@ -101,7 +105,9 @@ class CycleSummary:
         )
 
 
-def process_entry(pipe: Pipeline, entry: Entry, now: datetime, *, text: str | None = None, keep_all: bool = False) -> EntryOutcome:
+def process_entry(
+    pipe: Pipeline, entry: Entry, now: datetime, *, text: str | None = None, keep_all: bool = False
+) -> EntryOutcome:
     """Store an entry (if on-topic, or always with `keep_all`) and analyse it; one transaction."""
     on_topic = pipe.watch.matches(entry.title, entry.summary if text is None else text)
     if not on_topic and not keep_all:
@@ -119,32 +125,62 @@ def process_entry(pipe: Pipeline, entry: Entry, now: datetime, *, text: str | No
     if existing is not None and existing["summary_only"] and summary_only:
         # The page still cannot be had: the stored text stays; a changed summary is no edit of the article.
         with pipe.lock:
-            pipe.db["articles"].update(existing["id"], {"entry_hash": entry_hash})
+            pipe.db.table("articles").update(existing["id"], {"entry_hash": entry_hash})
         return EntryOutcome()
     text_hash = content_hash(entry.title + "\n" + text)
     published = entry.published or now
     outcome = EntryOutcome()
     with pipe.lock, store.transaction(pipe.db):
         if existing is not None:
-            pipe.db["articles"].update(existing["id"], {"entry_hash": entry_hash})
+            pipe.db.table("articles").update(existing["id"], {"entry_hash": entry_hash})
             if existing["text_hash"] == text_hash:
                 return EntryOutcome()
             version = store.add_article_version(pipe.db, existing, entry.title, text, text_hash, now)
-            report = Report(existing["id"], version, existing["url"], existing["source"], entry.title, text,
-                            store.from_iso(existing["published"]) or published, existing["duplicate_of"], summary_only)  # fmt: skip
+            report = Report(
+                existing["id"],
+                version,
+                existing["url"],
+                existing["source"],
+                entry.title,
+                text,
+                store.from_iso(existing["published"]) or published,
+                existing["duplicate_of"],
+                summary_only,
+            )
             outcome.new_version = True
         else:
             signature = minhash_signature(entry.title + "\n" + text)
             duplicate_of = store.find_near_duplicate(pipe.db, signature, entry.source)
             record: dict[str, Any] = {
-                "url": entry.link, "canonical_url": canonical, "guid": entry.guid, "feed_id": feed_id,
-                "source": entry.source, "title": entry.title, "published": store.iso(published),
-                "fetched": store.iso(now), "text": text, "text_hash": text_hash, "signature": signature,
-                "duplicate_of": duplicate_of, "on_topic": int(on_topic), "version": 1,
-                "summary_only": int(summary_only), "entry_hash": entry_hash,
-            }  # fmt: skip
+                "url": entry.link,
+                "canonical_url": canonical,
+                "guid": entry.guid,
+                "feed_id": feed_id,
+                "source": entry.source,
+                "title": entry.title,
+                "published": store.iso(published),
+                "fetched": store.iso(now),
+                "text": text,
+                "text_hash": text_hash,
+                "signature": signature,
+                "duplicate_of": duplicate_of,
+                "on_topic": int(on_topic),
+                "version": 1,
+                "summary_only": int(summary_only),
+                "entry_hash": entry_hash,
+            }
             article_id = store.insert_article(pipe.db, record)
-            report = Report(article_id, 1, entry.link, entry.source, entry.title, text, published, duplicate_of, summary_only)
+            report = Report(
+                article_id,
+                1,
+                entry.link,
+                entry.source,
+                entry.title,
+                text,
+                published,
+                duplicate_of,
+                summary_only,
+            )
             outcome.stored = True
             outcome.duplicate = duplicate_of is not None
         if on_topic:
@@ -160,7 +196,9 @@ def _record(db: Database, drafts: list[AlertDraft], now: datetime) -> int:
 def _feed_id(db: Database, feed_url: str | None) -> int | None:
     if feed_url is None:
         return None
-    row = next(db["feeds"].rows_where("url = ? or configured_url = ?", [feed_url, feed_url], limit=1), None)
+    row = next(
+        db.table("feeds").rows_where("url = ? or configured_url = ?", [feed_url, feed_url], limit=1), None
+    )
     return int(row["id"]) if row else None
 
 
@@ -187,10 +225,14 @@ def poll_feed(pipe: Pipeline, index: int, now: datetime, summary: CycleSummary, 
         return
     if not force and state.next_poll is not None and state.next_poll > now:
         return
-    result = fetch_feed(pipe.http, state, source=feed.name, interval=feed.interval, now=now, limits=pipe.limits, rng=pipe.rng)
+    result = fetch_feed(
+        pipe.http, state, source=feed.name, interval=feed.interval, now=now, limits=pipe.limits, rng=pipe.rng
+    )
     with pipe.lock:
         summary.polled += 1
-        row = store.save_feed_state(pipe.db, feed_id, result.state, now, result.status, len(result.entries), result.not_modified)
+        row = store.save_feed_state(
+            pipe.db, feed_id, result.state, now, result.status, len(result.entries), result.not_modified
+        )
         if result.moved_to:
             logger.info("feed %s moved permanently to %s", feed.name, result.moved_to)
         if result.not_modified:
@@ -210,8 +252,16 @@ def poll_feed(pipe: Pipeline, index: int, now: datetime, summary: CycleSummary, 
         if key in seen:
             continue
         seen.add(key)
-        entry = Entry(entry.link, entry.guid, entry.title, entry.summary, entry.published, entry.source,
-                      result.state.url, feed.fetch_articles)  # fmt: skip
+        entry = Entry(
+            entry.link,
+            entry.guid,
+            entry.title,
+            entry.summary,
+            entry.published,
+            entry.source,
+            result.state.url,
+            feed.fetch_articles,
+        )
         try:
             outcome = process_entry(pipe, entry, now)
         except Exception:
@@ -238,7 +288,7 @@ def _notice_failing(pipe: Pipeline, feed_id: int, row: dict[str, Any], now: date
     )
     with store.transaction(pipe.db):
         store.record_alert(pipe.db, draft, now)
-        pipe.db["feeds"].update(feed_id, {"failing_notified": 1})
+        pipe.db.table("feeds").update(feed_id, {"failing_notified": 1})
 
 
 def run_cycle(
@@ -252,6 +302,7 @@ def run_cycle(
     started = time.monotonic()
     now = now or datetime.now(UTC)
     summary = CycleSummary(feeds=len(pipe.cfg.feeds))
+
     def _poll(index: int) -> None:
         try:
             poll_feed(pipe, index, now, summary, force=force)

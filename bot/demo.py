@@ -39,7 +39,9 @@ def load_items(paths: Sequence[Path]) -> list[Item]:
     return sorted(items, key=lambda i: (i.entry.published is None, i.entry.published, i.slug))
 
 
-def render_rss(items: Sequence[Item], base_url: str, title: str = "Loopback News", full_text: bool = True) -> bytes:
+def render_rss(
+    items: Sequence[Item], base_url: str, title: str = "Loopback News", full_text: bool = True
+) -> bytes:
     """An RSS 2.0 document whose links point at this server's article pages."""
     parts = [
         '<?xml version="1.0" encoding="utf-8"?>',
@@ -92,7 +94,9 @@ class FeedServer:
             def do_GET(self) -> None:
                 server.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
                 if self.path.split("?")[0] == "/feed.xml":
-                    body = render_rss(server.items[: server.shown], server.base_url, full_text=server.full_text)
+                    body = render_rss(
+                        server.items[: server.shown], server.base_url, full_text=server.full_text
+                    )
                     etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
                     if self.headers.get("If-None-Match") == etag:
                         self.send_response(304)

@@ -25,7 +25,9 @@ from bot import __version__
 from bot.models import Entry, FeedState
 
 USER_AGENT = f"borderwatch/{__version__} (+https://github.com/borderwatch/borderwatch; news monitor)"
-ACCEPT = "application/atom+xml, application/rss+xml, application/rdf+xml;q=0.9, application/xml;q=0.8, */*;q=0.1"
+ACCEPT = (
+    "application/atom+xml, application/rss+xml, application/rdf+xml;q=0.9, application/xml;q=0.8, */*;q=0.1"
+)
 MAX_BACKOFF = timedelta(hours=6)
 _PERMANENT = {301, 308}
 _REDIRECT = {301, 302, 303, 307, 308}
@@ -177,7 +179,9 @@ def _entry_text(entry: Any) -> str:
     return best if len(best) > len(summary) else summary
 
 
-def parse_entries(content: bytes, headers: dict[str, str], source: str, feed_url: str) -> tuple[list[Entry], str]:
+def parse_entries(
+    content: bytes, headers: dict[str, str], source: str, feed_url: str
+) -> tuple[list[Entry], str]:
     """Entries of a feed document (bytes + response headers) and feedparser's warning, if any."""
     parsed = feedparser.parse(io.BytesIO(strip_entity_declarations(content)), response_headers=headers)
     warning = ""
@@ -242,7 +246,9 @@ def fetch_feed(
     url = body.permanent_url or state.url
     if body.status == 304:
         fresh = max(interval, _freshness(body))
-        new_state = replace(state, url=url, consecutive_errors=0, last_error=None, next_poll=now + timedelta(seconds=fresh))
+        new_state = replace(
+            state, url=url, consecutive_errors=0, last_error=None, next_poll=now + timedelta(seconds=fresh)
+        )
         return FetchResult(new_state, not_modified=True, status=304, moved_to=body.permanent_url)
     if body.status == 410:
         gone = replace(state, url=url, retired=True, last_error="410 Gone: feed retired", next_poll=None)
@@ -301,7 +307,9 @@ def _failed(
     next_poll = now + backoff_delay(interval, errors, rng)
     if not_before is not None:
         next_poll = max(next_poll, not_before)
-    return FetchResult(replace(state, consecutive_errors=errors, last_error=reason, next_poll=next_poll), error=reason)
+    return FetchResult(
+        replace(state, consecutive_errors=errors, last_error=reason, next_poll=next_poll), error=reason
+    )
 
 
 def _one_line(exc: BaseException) -> str:

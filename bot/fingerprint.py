@@ -19,12 +19,45 @@ from datasketch import MinHash
 #: Query parameters that only track the reader; dropped from the canonical URL.
 TRACKING_PARAMS = frozenset(
     {
-        "fbclid", "gclid", "dclid", "msclkid", "yclid", "igshid", "mc_cid", "mc_eid", "_ga", "ref",
-        "ref_src", "ref_url", "cmpid", "ito", "traffic_source", "at_medium", "at_campaign", "at_custom1",
-        "at_custom2", "at_custom3", "at_custom4", "ocid", "ncid", "sr_share", "share", "cid", "amp",
-        "outputtype", "output", "rss", "feed", "from", "src", "s_cid", "spm", "smid", "partner",
+        "fbclid",
+        "gclid",
+        "dclid",
+        "msclkid",
+        "yclid",
+        "igshid",
+        "mc_cid",
+        "mc_eid",
+        "_ga",
+        "ref",
+        "ref_src",
+        "ref_url",
+        "cmpid",
+        "ito",
+        "traffic_source",
+        "at_medium",
+        "at_campaign",
+        "at_custom1",
+        "at_custom2",
+        "at_custom3",
+        "at_custom4",
+        "ocid",
+        "ncid",
+        "sr_share",
+        "share",
+        "cid",
+        "amp",
+        "outputtype",
+        "output",
+        "rss",
+        "feed",
+        "from",
+        "src",
+        "s_cid",
+        "spm",
+        "smid",
+        "partner",
     }
-)  # fmt: skip
+)
 _TRACKING_PREFIXES = ("utm_", "at_", "pk_", "mtm_", "hsa_", "oly_")
 
 NUM_PERM = 64

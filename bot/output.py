@@ -27,13 +27,17 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def emit_rows(rows: Iterable[dict[str, Any]], columns: Sequence[str] | None, fmt: Format, stream: TextIO | None = None) -> None:
+def emit_rows(
+    rows: Iterable[dict[str, Any]], columns: Sequence[str] | None, fmt: Format, stream: TextIO | None = None
+) -> None:
     """Write `rows` in `fmt`; `columns` fixes the order (else the first row's keys)."""
     stream = stream or sys.stdout
     materialised = list(rows)
     cols = list(columns) if columns else (list(materialised[0].keys()) if materialised else [])
     if fmt == "json":
-        stream.write(json.dumps([_jsonable(r) for r in materialised], indent=2, ensure_ascii=False, default=str) + "\n")
+        stream.write(
+            json.dumps([_jsonable(r) for r in materialised], indent=2, ensure_ascii=False, default=str) + "\n"
+        )
     elif fmt == "nl":
         for row in materialised:
             stream.write(json.dumps(_jsonable(row), ensure_ascii=False, default=str) + "\n")

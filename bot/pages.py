@@ -23,7 +23,9 @@ def fetch_article_text(http: httpx.Client, url: str, limits: Limits) -> str:
     Raises FetchError (or an httpx error) when the page cannot be had; the caller falls back to the
     feed's own summary.
     """
-    body = read_limited(http, url, limits, {"Accept": "text/html,application/xhtml+xml"}, check_url=check_scheme)
+    body = read_limited(
+        http, url, limits, {"Accept": "text/html,application/xhtml+xml"}, check_url=check_scheme
+    )
     if body.status >= 400:
         raise FetchError(f"HTTP {body.status} for article page")
     content_type = body.headers.get("content-type", "")

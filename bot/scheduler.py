@@ -40,7 +40,13 @@ def build_scheduler(
             misfire_grace_time=int(feed.interval),
         )
     scheduler.add_job(
-        deliver, "interval", seconds=deliver_every, id="deliver", name="deliver alerts", max_instances=1, coalesce=True
+        deliver,
+        "interval",
+        seconds=deliver_every,
+        id="deliver",
+        name="deliver alerts",
+        max_instances=1,
+        coalesce=True,
     )
     return scheduler
 

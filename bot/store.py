@@ -48,87 +48,177 @@ def from_iso(text: str | None) -> datetime | None:
 @migrations()
 def m001_initial(db: Database) -> None:
     """Feeds, articles (+ versions, LSH bands, full-text search), incidents, claims, alerts."""
-    db["feeds"].create(
+    db.table("feeds").create(
         {
-            "id": int, "name": str, "configured_url": str, "url": str, "etag": str, "last_modified": str,
-            "last_checked": str, "last_ok": str, "last_status": int, "last_error": str,
-            "consecutive_errors": int, "total_errors": int, "polls": int, "not_modified": int,
-            "next_poll": str, "retired": int, "failing_notified": int, "entries_seen": int,
+            "id": int,
+            "name": str,
+            "configured_url": str,
+            "url": str,
+            "etag": str,
+            "last_modified": str,
+            "last_checked": str,
+            "last_ok": str,
+            "last_status": int,
+            "last_error": str,
+            "consecutive_errors": int,
+            "total_errors": int,
+            "polls": int,
+            "not_modified": int,
+            "next_poll": str,
+            "retired": int,
+            "failing_notified": int,
+            "entries_seen": int,
         },
         pk="id",
         not_null={"configured_url", "url"},
-        defaults={"consecutive_errors": 0, "total_errors": 0, "polls": 0, "not_modified": 0, "retired": 0,
-                  "failing_notified": 0, "entries_seen": 0},
-    )  # fmt: skip
-    db["feeds"].create_index(["configured_url"], unique=True)
-    db["articles"].create(
+        defaults={
+            "consecutive_errors": 0,
+            "total_errors": 0,
+            "polls": 0,
+            "not_modified": 0,
+            "retired": 0,
+            "failing_notified": 0,
+            "entries_seen": 0,
+        },
+    )
+    db.table("feeds").create_index(["configured_url"], unique=True)
+    db.table("articles").create(
         {
-            "id": int, "url": str, "canonical_url": str, "guid": str, "feed_id": int, "source": str,
-            "title": str, "published": str, "fetched": str, "updated": str, "text": str, "text_hash": str,
-            "signature": bytes, "duplicate_of": int, "incident_id": int, "on_topic": int, "in_scope": int,
-            "version": int, "summary_only": int, "entry_hash": str,
+            "id": int,
+            "url": str,
+            "canonical_url": str,
+            "guid": str,
+            "feed_id": int,
+            "source": str,
+            "title": str,
+            "published": str,
+            "fetched": str,
+            "updated": str,
+            "text": str,
+            "text_hash": str,
+            "signature": bytes,
+            "duplicate_of": int,
+            "incident_id": int,
+            "on_topic": int,
+            "in_scope": int,
+            "version": int,
+            "summary_only": int,
+            "entry_hash": str,
         },
         pk="id",
         not_null={"url", "canonical_url"},
         defaults={"version": 1, "on_topic": 1, "in_scope": 0, "summary_only": 0},
-    )  # fmt: skip
-    db["articles"].create_index(["canonical_url"], unique=True)
-    db["articles"].create_index(["guid"])
-    db["articles"].create_index(["text_hash"])
-    db["articles"].create_index(["incident_id"])
-    db["articles"].create_index(["published"])
-    db["articles"].enable_fts(["title", "text"], create_triggers=True, tokenize="porter")
-    db["article_versions"].create(
-        {"id": int, "article_id": int, "version": int, "title": str, "text": str, "text_hash": str,
-         "fetched": str},
+    )
+    db.table("articles").create_index(["canonical_url"], unique=True)
+    db.table("articles").create_index(["guid"])
+    db.table("articles").create_index(["text_hash"])
+    db.table("articles").create_index(["incident_id"])
+    db.table("articles").create_index(["published"])
+    db.table("articles").enable_fts(["title", "text"], create_triggers=True, tokenize="porter")
+    db.table("article_versions").create(
+        {
+            "id": int,
+            "article_id": int,
+            "version": int,
+            "title": str,
+            "text": str,
+            "text_hash": str,
+            "fetched": str,
+        },
         pk="id",
         foreign_keys=[("article_id", "articles", "id")],
-    )  # fmt: skip
-    db["article_versions"].create_index(["article_id", "version"], unique=True)
-    db["article_bands"].create({"band_key": int, "article_id": int}, pk=("band_key", "article_id"))
-    db["incidents"].create(
+    )
+    db.table("article_versions").create_index(["article_id", "version"], unique=True)
+    db.table("article_bands").create({"band_key": int, "article_id": int}, pk=("band_key", "article_id"))
+    db.table("incidents").create(
         {
-            "id": int, "title": str, "event": str, "status": str, "place": str, "place_id": str,
-            "latitude": float, "longitude": float, "first_seen": str, "last_seen": str,
-            "first_published": str, "last_published": str, "articles": int, "sources": int,
-            "summary": str, "signature": str,
+            "id": int,
+            "title": str,
+            "event": str,
+            "status": str,
+            "place": str,
+            "place_id": str,
+            "latitude": float,
+            "longitude": float,
+            "first_seen": str,
+            "last_seen": str,
+            "first_published": str,
+            "last_published": str,
+            "articles": int,
+            "sources": int,
+            "summary": str,
+            "signature": str,
         },
         pk="id",
         defaults={"articles": 0, "sources": 0},
-    )  # fmt: skip
-    db["incidents"].create_index(["last_published"])
-    db["incident_keys"].create({"key": str, "incident_id": int}, pk=("key", "incident_id"))
-    db["claims"].create(
+    )
+    db.table("incidents").create_index(["last_published"])
+    db.table("incident_keys").create({"key": str, "incident_id": int}, pk=("key", "incident_id"))
+    db.table("claims").create(
         {
-            "id": int, "incident_id": int, "article_id": int, "version": int, "type": str, "measure": str,
-            "value": str, "low": float, "high": float, "actor": str, "stance": str, "event": str,
-            "place_id": str, "role": str, "quote": str, "start": int, "end": int, "source": str,
-            "source_key": str, "url": str, "published": str, "seen": str, "detail": str,
+            "id": int,
+            "incident_id": int,
+            "article_id": int,
+            "version": int,
+            "type": str,
+            "measure": str,
+            "value": str,
+            "low": float,
+            "high": float,
+            "actor": str,
+            "stance": str,
+            "event": str,
+            "place_id": str,
+            "role": str,
+            "quote": str,
+            "start": int,
+            "end": int,
+            "source": str,
+            "source_key": str,
+            "url": str,
+            "published": str,
+            "seen": str,
+            "detail": str,
         },
         pk="id",
         foreign_keys=[("article_id", "articles", "id"), ("incident_id", "incidents", "id")],
-    )  # fmt: skip
-    db["claims"].create_index(["incident_id", "type", "measure"])
-    db["claims"].create_index(["article_id"])
-    db["alerts"].create(
+    )
+    db.table("claims").create_index(["incident_id", "type", "measure"])
+    db.table("claims").create_index(["article_id"])
+    db.table("alerts").create(
         {
-            "id": int, "kind": str, "incident_id": int, "summary": str, "evidence": str, "details": str,
-            "dedupe_key": str, "created": str, "delivered": str, "channel": str, "ts": str, "attempts": int,
-            "last_error": str, "sending_since": str,
+            "id": int,
+            "kind": str,
+            "incident_id": int,
+            "summary": str,
+            "evidence": str,
+            "details": str,
+            "dedupe_key": str,
+            "created": str,
+            "delivered": str,
+            "channel": str,
+            "ts": str,
+            "attempts": int,
+            "last_error": str,
+            "sending_since": str,
         },
         pk="id",
         not_null={"kind", "summary", "evidence", "dedupe_key", "created"},
         defaults={"attempts": 0},
-    )  # fmt: skip
-    db["alerts"].create_index(["dedupe_key"], unique=True)
-    db["alerts"].create_index(["delivered"])
-    db["alerts"].create_index(["incident_id"])
-    db["slack_threads"].create({"incident_id": int, "channel": str, "ts": str}, pk=("incident_id", "channel"))
-    db["meta"].create({"key": str, "value": str}, pk="key")
+    )
+    db.table("alerts").create_index(["dedupe_key"], unique=True)
+    db.table("alerts").create_index(["delivered"])
+    db.table("alerts").create_index(["incident_id"])
+    db.table("slack_threads").create(
+        {"incident_id": int, "channel": str, "ts": str}, pk=("incident_id", "channel")
+    )
+    db.table("meta").create({"key": str, "value": str}, pk="key")
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(
+        str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+    )
     conn.execute(f"pragma busy_timeout = {BUSY_TIMEOUT_MS}")
     return conn
 
@@ -157,7 +247,9 @@ def open_readonly(path: Path | str) -> Database:
     path = Path(path)
     if not path.exists():
         raise StoreError(f"{path}: no such database (run `borderwatch poll --once` or `ingest` first)")
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+    conn = sqlite3.connect(
+        f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+    )
     conn.execute(f"pragma busy_timeout = {BUSY_TIMEOUT_MS}")
     return Database(conn)
 
@@ -172,12 +264,14 @@ def transaction(db: Database) -> AbstractContextManager[Database]:
 
 def load_feed_state(db: Database, name: str, configured_url: str) -> tuple[int, FeedState]:
     """The stored state of a configured feed (creating its row the first time)."""
-    row = next(db["feeds"].rows_where("configured_url = ?", [configured_url]), None)
+    row = next(db.table("feeds").rows_where("configured_url = ?", [configured_url]), None)
     if row is None:
-        feed_id = db["feeds"].insert({"name": name, "configured_url": configured_url, "url": configured_url}).last_pk
-        return int(feed_id), FeedState(url=configured_url)
+        feed_id = insert_row(
+            db, "feeds", {"name": name, "configured_url": configured_url, "url": configured_url}
+        )
+        return feed_id, FeedState(url=configured_url)
     if row["name"] != name:
-        db["feeds"].update(row["id"], {"name": name})
+        db.table("feeds").update(row["id"], {"name": name})
     state = FeedState(
         url=row["url"],
         etag=row["etag"],
@@ -191,10 +285,16 @@ def load_feed_state(db: Database, name: str, configured_url: str) -> tuple[int, 
 
 
 def save_feed_state(
-    db: Database, feed_id: int, state: FeedState, now: datetime, status: int | None, entries: int, not_modified: bool
+    db: Database,
+    feed_id: int,
+    state: FeedState,
+    now: datetime,
+    status: int | None,
+    entries: int,
+    not_modified: bool,
 ) -> dict[str, Any]:
     """Store a feed's state after a poll; returns the updated row."""
-    row = db["feeds"].get(feed_id)
+    row = db.table("feeds").get(feed_id)
     failed = state.last_error is not None and not state.retired
     update = {
         "url": state.url,
@@ -214,20 +314,30 @@ def save_feed_state(
     if not failed:
         update["last_ok"] = iso(now)
         update["failing_notified"] = 0
-    db["feeds"].update(feed_id, update)
-    return dict(db["feeds"].get(feed_id))
+    db.table("feeds").update(feed_id, update)
+    return dict(db.table("feeds").get(feed_id))
 
 
 # --- articles ----------------------------------------------------------------------------------------
 
 
-def find_article(db: Database, canonical: str, guid: str | None, feed_id: int | None) -> dict[str, Any] | None:
+def insert_row(db: Database, table: str, record: dict[str, Any]) -> int:
+    """Insert one row and return its integer primary key."""
+    pk = db.table(table).insert(record).last_pk
+    if pk is None:
+        raise StoreError(f"insert into {table} returned no id")
+    return int(pk)
+
+
+def find_article(
+    db: Database, canonical: str, guid: str | None, feed_id: int | None
+) -> dict[str, Any] | None:
     """The stored article with this canonical URL, else with this GUID from the same feed."""
-    row = next(db["articles"].rows_where("canonical_url = ?", [canonical], limit=1), None)
+    row = next(db.table("articles").rows_where("canonical_url = ?", [canonical], limit=1), None)
     if row is None and guid:
         where = "guid = ? and feed_id is ?" if feed_id is not None else "guid = ?"
         params: list[Any] = [guid, feed_id] if feed_id is not None else [guid]
-        row = next(db["articles"].rows_where(where, params, limit=1), None)
+        row = next(db.table("articles").rows_where(where, params, limit=1), None)
     return dict(row) if row else None
 
 
@@ -250,33 +360,50 @@ def find_near_duplicate(db: Database, signature: bytes | None, source: str) -> i
 
 def insert_article(db: Database, record: dict[str, Any]) -> int:
     """Store a new article (version 1) and its LSH bands; returns its id."""
-    article_id = int(db["articles"].insert(record).last_pk)
-    db["article_versions"].insert(
-        {"article_id": article_id, "version": 1, "title": record["title"], "text": record["text"],
-         "text_hash": record["text_hash"], "fetched": record["fetched"]}
-    )  # fmt: skip
+    article_id = insert_row(db, "articles", record)
+    db.table("article_versions").insert(
+        {
+            "article_id": article_id,
+            "version": 1,
+            "title": record["title"],
+            "text": record["text"],
+            "text_hash": record["text_hash"],
+            "fetched": record["fetched"],
+        }
+    )
     if record.get("signature"):
-        db["article_bands"].insert_all(
-            ({"band_key": key, "article_id": article_id} for key in band_keys(record["signature"])), ignore=True
+        db.table("article_bands").insert_all(
+            ({"band_key": key, "article_id": article_id} for key in band_keys(record["signature"])),
+            ignore=True,
         )
     return article_id
 
 
-def add_article_version(db: Database, article: dict[str, Any], title: str, text: str, text_hash: str, now: datetime) -> int:
+def add_article_version(
+    db: Database, article: dict[str, Any], title: str, text: str, text_hash: str, now: datetime
+) -> int:
     """Keep an edited text beside the old one; returns the new version number."""
     version = int(article["version"] or 1) + 1
-    db["article_versions"].insert(
-        {"article_id": article["id"], "version": version, "title": title, "text": text, "text_hash": text_hash,
-         "fetched": iso(now)}
-    )  # fmt: skip
-    db["articles"].update(article["id"], {"title": title, "text": text, "text_hash": text_hash, "version": version,
-                                          "updated": iso(now)})  # fmt: skip
+    db.table("article_versions").insert(
+        {
+            "article_id": article["id"],
+            "version": version,
+            "title": title,
+            "text": text,
+            "text_hash": text_hash,
+            "fetched": iso(now),
+        }
+    )
+    db.table("articles").update(
+        article["id"],
+        {"title": title, "text": text, "text_hash": text_hash, "version": version, "updated": iso(now)},
+    )
     return version
 
 
 def set_article_incident(db: Database, article_id: int, incident_id: int | None, in_scope: bool) -> None:
     """Record which incident an article reports."""
-    db["articles"].update(article_id, {"incident_id": incident_id, "in_scope": int(in_scope)})
+    db.table("articles").update(article_id, {"incident_id": incident_id, "in_scope": int(in_scope)})
 
 
 # --- alerts (the delivery outbox) --------------------------------------------------------------------
@@ -284,35 +411,37 @@ def set_article_incident(db: Database, article_id: int, incident_id: int | None,
 
 def record_alert(db: Database, draft: AlertDraft, now: datetime) -> int | None:
     """Queue an alert; a draft whose `dedupe_key` is already stored is ignored (returns None)."""
-    existing = next(db["alerts"].rows_where("dedupe_key = ?", [draft.dedupe_key], limit=1), None)
+    existing = next(db.table("alerts").rows_where("dedupe_key = ?", [draft.dedupe_key], limit=1), None)
     if existing is not None:
         return None
-    return int(
-        db["alerts"]
-        .insert(
-            {
-                "kind": draft.kind,
-                "incident_id": draft.incident_id,
-                "summary": draft.summary,
-                "evidence": json.dumps([e.as_dict() for e in draft.evidence], ensure_ascii=False),
-                "details": json.dumps(draft.details, ensure_ascii=False, default=str),
-                "dedupe_key": draft.dedupe_key,
-                "created": iso(now),
-            }
-        )
-        .last_pk
+    return insert_row(
+        db,
+        "alerts",
+        {
+            "kind": draft.kind,
+            "incident_id": draft.incident_id,
+            "summary": draft.summary,
+            "evidence": json.dumps([e.as_dict() for e in draft.evidence], ensure_ascii=False),
+            "details": json.dumps(draft.details, ensure_ascii=False, default=str),
+            "dedupe_key": draft.dedupe_key,
+            "created": iso(now),
+        },
     )
 
 
 def pending_alerts(db: Database, limit: int = 1000) -> list[dict[str, Any]]:
     """Undelivered alerts, oldest first."""
-    return [dict(r) for r in db["alerts"].rows_where("delivered is null", order_by="id", limit=limit)]
+    return [dict(r) for r in db.table("alerts").rows_where("delivered is null", order_by="id", limit=limit)]
 
 
-def mark_delivered(db: Database, alert_id: int, now: datetime, channel: str | None = None, ts: str | None = None) -> None:
+def mark_delivered(
+    db: Database, alert_id: int, now: datetime, channel: str | None = None, ts: str | None = None
+) -> None:
     """Record that an alert reached its destination."""
-    db["alerts"].update(alert_id, {"delivered": iso(now), "channel": channel, "ts": ts, "sending_since": None,
-                                   "last_error": None})  # fmt: skip
+    db.table("alerts").update(
+        alert_id,
+        {"delivered": iso(now), "channel": channel, "ts": ts, "sending_since": None, "last_error": None},
+    )
 
 
 def rows(db: Database, sql: str, params: Iterable[Any] = ()) -> Iterator[dict[str, Any]]:
@@ -321,3 +450,25 @@ def rows(db: Database, sql: str, params: Iterable[Any] = ()) -> Iterator[dict[st
     names = [d[0] for d in cursor.description]
     for row in cursor:
         yield dict(zip(names, row, strict=True))
+
+
+@migrations()
+def m002_alert_deliveries(db: Database) -> None:
+    """One delivery record per alert and channel (issue 4: an alert may go to several Slack channels),
+    and Slack channel names resolved to ids (needed to look a message up after a crash)."""
+    db.table("alert_deliveries").create(
+        {
+            "alert_id": int,
+            "channel": str,
+            "ts": str,
+            "delivered": str,
+            "attempts": int,
+            "last_error": str,
+            "sending_since": str,
+            "next_attempt": str,
+        },
+        pk=("alert_id", "channel"),
+        defaults={"attempts": 0},
+    )
+    db.table("alert_deliveries").create_index(["channel", "delivered"])
+    db.table("slack_channels").create({"name": str, "id": str}, pk="name")

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, TextIO
+
+from bot.alerts.outbox import Sent
 
 KIND_LABELS = {
     "new_incident": "NEW INCIDENT",
@@ -41,11 +45,21 @@ class ConsoleSink:
     """Writes alerts to a text stream (stdout by default)."""
 
     name = "console"
+    cooldown = 0.0
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
 
-    def send(self, alert: dict[str, Any]) -> tuple[str | None, str | None]:
-        """Print the alert; returns (channel, ts), both None for the console."""
-        print(format_alert(alert) + "\n", file=self.stream, flush=True)
-        return None, None
+    def route(self, alert: dict[str, Any]) -> tuple[str, ...]:
+        """Every alert goes to the one console."""
+        return ("console",)
+
+    def send(self, alerts: Sequence[dict[str, Any]], channel: str) -> Sent:
+        """Print the alerts; the console has no message ids."""
+        for alert in alerts:
+            print(format_alert(alert) + "\n", file=self.stream, flush=True)
+        return Sent()
+
+    def find_sent(self, alert: dict[str, Any], channel: str, since: datetime) -> Sent | None:
+        """A console cannot be searched: an alert interrupted while printing is printed again."""
+        return None

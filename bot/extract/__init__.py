@@ -1,0 +1,274 @@
+"""Claims of one report: figures, places, official positions, status, incident type and scope.
+
+`extract_claims(title, text, knowledge)` is the sole public entry; it is pure (no I/O). Every claim keeps
+its sentence's character offsets into `Claims.text` (the title, a blank line, then the body), so every
+alert can quote its source. A report may be a whole article or a feed's title and two-line summary.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.extract.events import classify_event, find_status, is_background, mentions_border
+from bot.extract.figures import extract_figures
+from bot.extract.places import Gazetteer
+from bot.extract.positions import ActorIndex, Statement, find_statements
+from bot.extract.text import split_sentences, story_text
+
+#: Sentences of the body (after the title) that count as the lead.
+LEAD_SENTENCES = 3
+_EVENT_FAMILY = {
+    "crossed": "crossed",
+    "refuge": "crossed",
+    "fled": "crossed",
+    "surrendered": "crossed",
+    "killed": "killed",
+    "injured": "injured",
+    "returned": "returned",
+    "deported": "deported",
+    "detained": "detained",
+    "arrested": "detained",
+    "captured": "detained",
+    "displaced": "displaced",
+    "missing": "missing",
+}
+_SIDE_WORDS = {
+    "afghan": "afghan",
+    "afghanistan": "afghan",
+    "pakistani": "pakistani",
+    "pakistan": "pakistani",
+    "taliban": "taliban",
+    "us": "us",
+    "american": "us",
+    "nato": "nato",
+}
+_STATUS_AXES_FOR = {
+    "crossing": {"custody"},
+    "clash": {"fighting", "border"},
+    "retaliation": {"fighting"},
+    "infiltration": {"fighting"},
+    "airstrike": {"fighting"},
+    "closure": {"border"},
+    "deportation": {"deportation", "border"},
+}
+_AFGHAN_WORDS = re.compile(r"\b(afghan|afghans|afghanistan|kabul)\b", re.IGNORECASE)
+_PAKISTAN_WORDS = re.compile(r"\b(pakistan|pakistani|pakistanis|pak|islamabad)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Knowledge:
+    """What extraction knows about the world: the gazetteer and the actors."""
+
+    gazetteer: Gazetteer
+    actors: ActorIndex
+
+
+@dataclass(frozen=True, slots=True)
+class FigureClaim:
+    """A count of people in the incident: `measure` says what is counted in which event."""
+
+    measure: str
+    label: str
+    low: float
+    high: float | None
+    phrase: str
+    vague: bool
+    actor_id: str | None
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceClaim:
+    """A place of the story (not of the page's furniture or of background sentences)."""
+
+    place_id: str
+    name: str
+    role: str | None
+    start: int
+    end: int
+    in_lead: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StatusClaim:
+    """Where the incident stands on one axis."""
+
+    axis: str
+    state: str
+    rank: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    """Everything extracted from one report."""
+
+    text: str
+    event: str | None
+    in_scope: bool
+    figures: tuple[FigureClaim, ...]
+    places: tuple[PlaceClaim, ...]
+    statements: tuple[Statement, ...]
+    status: tuple[StatusClaim, ...]
+    words: frozenset[str]
+
+    def sentence(self, start: int, end: int) -> str:
+        """The text of a claim's sentence, whitespace collapsed."""
+        return " ".join(self.text[start:end].split())
+
+
+_STOP = frozenset(
+    "the a an of in on at to for and or but with by from as is are was were be been has have had it its "
+    "this that these those after before over into about said says say their they he she his her who which "
+    "will would not no more than also than up out new".split()
+)
+_WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(w for w in (m.group(0).lower() for m in _WORD.finditer(text)) if w not in _STOP)
+
+
+def extract_claims(title: str, body: str, knowledge: Knowledge) -> Claims:
+    """All claims of a report (title + body); pure."""
+    text = f"{title.strip()}\n\n{body}"
+    clean = story_text(text)
+    spans = split_sentences(clean)
+    title_end = len(title.strip())
+    body_spans = [s for s in spans if s[0] > title_end]
+    lead_spans = [s for s in spans if s[0] <= title_end] + [
+        s for s in body_spans if " ".join(clean[s[0] : s[1]].split()) != " ".join(title.split())
+    ][:LEAD_SENTENCES]
+    current = [s for s in spans if not is_background(clean[s[0] : s[1]])]
+    lead_text = " ".join(clean[a:b] for a, b in lead_spans)
+    event = classify_event(title, " ".join(clean[a:b] for a, b in lead_spans[1:]))
+    places = _places(clean, knowledge.gazetteer, current, lead_spans)
+    statements = tuple(find_statements(clean, _relevant(clean, current, lead_spans, event), knowledge.actors))
+    figures = _figures(clean, current, statements, knowledge.actors)
+    axes = _STATUS_AXES_FOR.get(event or "", set())
+    status = tuple(
+        StatusClaim(m.axis, m.state, m.rank, m.start, m.end)
+        for m in find_status(clean, current)
+        if m.axis in axes
+    )
+    in_scope = _in_scope(clean, lead_text, places, statements, knowledge)
+    return Claims(text, event, in_scope, figures, places, statements, status, _words(lead_text))
+
+
+def _relevant(
+    text: str, current: list[tuple[int, int]], lead: list[tuple[int, int]], event: str | None
+) -> list[tuple[int, int]]:
+    """Sentences that speak of this incident: the lead, and those with the incident type's cue words."""
+    from bot.extract.events import EVENT_CUES
+
+    cue = EVENT_CUES.get(event or "")
+    lead_set = set(lead)
+    return [s for s in current if s in lead_set or (cue is not None and cue.search(text[s[0] : s[1]]))]
+
+
+def _places(
+    text: str, gazetteer: Gazetteer, current: list[tuple[int, int]], lead: list[tuple[int, int]]
+) -> tuple[PlaceClaim, ...]:
+    """Story places: those in current (non-background) sentences of the story text."""
+    lead_set = set(lead)
+    found: list[PlaceClaim] = []
+    for start, end in current:
+        for mention in gazetteer.find(text[start:end]):
+            found.append(
+                PlaceClaim(
+                    mention.place_id,
+                    mention.name,
+                    mention.role,
+                    start + mention.start,
+                    start + mention.end,
+                    (start, end) in lead_set,
+                )
+            )
+    return tuple(found)
+
+
+def _side(modifiers: tuple[str, ...]) -> str:
+    for word in modifiers:
+        if word in _SIDE_WORDS:
+            return _SIDE_WORDS[word]
+    return ""
+
+
+def _figures(
+    text: str, current: list[tuple[int, int]], statements: tuple[Statement, ...], actors: ActorIndex
+) -> tuple[FigureClaim, ...]:
+    """Incident figures: counts of people in current sentences, with what they measure and who says so."""
+    claims: list[FigureClaim] = []
+    speaker_of = {(s.start, s.end): s.actor_id for s in statements}
+    for start, end in current:
+        sentence = text[start:end]
+        figures = extract_figures(sentence)
+        for figure in figures:
+            if figure.background or figure.time_cue or figure.category == "other":
+                continue
+            if figure.phrase.lower() in ("a", "an") and figure.event not in ("killed", "injured"):
+                continue  # "an Afghan spokesperson" is a person, not a count
+            event = _EVENT_FAMILY.get(figure.event or "", "count")
+            parent_figure = figures[figure.part_of] if figure.part_of is not None else None
+            side = _side(figure.modifiers) or (_side(parent_figure.modifiers) if parent_figure else "")
+            measure = f"{event}:{figure.category}:{side}"
+            label = " ".join(x for x in (event if event != "count" else "", side, figure.counted + "s") if x)
+            if parent_figure is not None:
+                measure += f":{figure.counted}"
+                label = f"{label} (of {parent_figure.phrase})"
+            actor = None
+            if figure.attribution:
+                named = actors.find(figure.attribution)
+                actor = named[0][0].id if named else None
+            actor = actor or speaker_of.get((start, end))
+            vague = not any(ch.isdigit() for ch in figure.phrase) and not re.search(
+                r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|\w+ty)\b",
+                figure.phrase,
+                re.IGNORECASE,
+            )
+            claims.append(
+                FigureClaim(
+                    measure,
+                    label,
+                    figure.low,
+                    figure.high,
+                    figure.phrase,
+                    vague,
+                    actor,
+                    start + figure.start,
+                    start + figure.end,
+                )
+            )
+    return tuple(claims)
+
+
+def _in_scope(
+    text: str,
+    lead: str,
+    places: tuple[PlaceClaim, ...],
+    statements: tuple[Statement, ...],
+    knowledge: Knowledge,
+) -> bool:
+    """A border incident: the border is named, or both Afghanistan's and Pakistan's sides appear."""
+    if mentions_border(lead):
+        return True
+    sides: set[str] = set()
+    for place in places:
+        country = knowledge.gazetteer.country(place.place_id)
+        if country in ("pakistan", "afghanistan"):
+            sides.add(country)
+    for actor, _, _ in knowledge.actors.find(lead):
+        if actor.side in ("pakistan", "afghanistan"):
+            sides.add(actor.side)
+    stripped = lead
+    for actor, start, end in knowledge.actors.find(lead):
+        if actor.side not in ("pakistan", "afghanistan"):
+            stripped = stripped[:start] + " " * (end - start) + stripped[end:]
+    if _AFGHAN_WORDS.search(stripped):
+        sides.add("afghanistan")
+    if _PAKISTAN_WORDS.search(stripped):
+        sides.add("pakistan")
+    return sides >= {"pakistan", "afghanistan"}

@@ -1,0 +1,155 @@
+"""What kind of incident a report is about, where it stands, and which sentences are background.
+
+- `classify_event`: the incident type (crossing, airstrike, clash, retaliation, infiltration, closure,
+  deportation, attack, arrest) from cue words, the title weighing most; ties go to the cue that comes
+  first in the title ("Afghan forces hit back after deadly airstrikes" is a retaliation).
+- `find_status`: where the incident stands on its axis (custody: refuge → to be returned → returned;
+  fighting: clashes → ceasefire; border: closed → reopened; deportation: deadline → deported), from
+  verbs and tense ("would be returned" is not "have been returned").
+- `is_background`: a sentence about another time (an earlier batch, "in recent weeks", "last year").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+EVENT_CUES: dict[str, re.Pattern[str]] = {
+    name: re.compile(pattern, re.IGNORECASE)
+    for name, pattern in {
+        "crossing": r"\b(refuge|asylum|safe passage|crossed (the|a|into|over)\b|slipped across|repatriat\w*|"
+        r"handed (them )?(over|back)|sought shelter|took shelter)",
+        "airstrike": r"\b(air ?strikes?|air raids?|aerial (strikes?|bombardment)|jets?\b|drone strikes?|"
+        r"warplanes?|bombardment|cross-border strikes?|strikes? inside)",
+        "retaliation": r"\b((?<!warning of )(?<!warn of )(?<!vowed )(?<!vow )(?<!pledged )retaliat\w*|hit back|"
+        r"hits back|strik(e|es|ing) back|struck back)",
+        "clash": r"\b(exchange of fire|exchanged fire|clash(es|ed)?|skirmish\w*|cross-border (fire|firing|shelling)|"
+        r"shelling|firing (at|along|on) the border|gunfight)\b",
+        "infiltration": r"\b(infiltrat\w*|foil\w*|thwart\w*|repuls\w*|cross-border attacks?)\b",
+        "closure": r"\b((border|crossing|gate) (remains? |was |is )?(closed|shut|sealed)|closure|reopen\w*|"
+        r"(closed|shut|sealed|suspended) (the )?(border|crossing|trade))",
+        "deportation": r"\b(deport\w*|expel\w*|expulsion|undocumented|illegal (migrants|immigrants|foreigners)|"
+        r"deadline to leave|holding cent(re|er)s|forced to (flee|leave)|exodus)",
+        "attack": r"\b(suicide (bomb\w*|attack\w*)|bombing|blast|explosion|ambush\w*|(terror|militant) attack)",
+        "arrest": r"\b(arrest\w*|captured|apprehended|taken into custody)\b",
+    }.items()
+}
+
+_BACKGROUND = re.compile(
+    r"\b(another batch|similar incident|similar circumstances|earlier this (month|year|week)|earlier in "
+    r"(the )?(month|year|january|february|march|april|may|june|july|august|september|october|november|december)|"
+    r"in (early|mid|late)[- ](january|february|march|april|may|june|july|august|september|october|november|"
+    r"december)|last (week|month|year)|in recent (weeks|months|years|days)|over the past|for (years|decades)|"
+    r"has long|have long|since (19|20)\d\d|in (19|20)\d\d|previous(ly)?|decades?|the day before|"
+    r"a (week|month|year) ago|history)\b",
+    re.IGNORECASE,
+)
+_PLACE_SCOPE = re.compile(r"\b(border|cross-border|durand line|frontier|pak-afghan|af-pak)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusMention:
+    """Where the incident stands, as one sentence says it."""
+
+    axis: str
+    state: str
+    rank: int
+    start: int
+    end: int
+
+
+# Each axis lists its states in order; a later state is progress (a status change).
+STATUS_AXES: dict[str, tuple[tuple[str, re.Pattern[str]], ...]] = {
+    axis: tuple((state, re.compile(pattern, re.IGNORECASE)) for state, pattern in states)
+    for axis, states in {
+        "custody": (
+            (
+                "crossed",
+                r"\b(given|granted|sought|seek|taken|take|took|requested) (\w+ )?(refuge|asylum|safe passage)|"
+                r"\bcrossed (the border|into)",
+            ),
+            (
+                "to be returned",
+                r"\b(would|will|to|shall) be (\w+ )?(returned|repatriated|handed (over|back)|sent back)",
+            ),
+            (
+                "returned",
+                r"\b((have|has|had) (now )?been (\w+ )?(returned|repatriated|handed (over|back)|sent back)|"
+                r"were (\w+ )?(returned|repatriated|handed (over|back))|(?<!be )repatriated\b|repatriates\b|"
+                r"repatriation (took place|was completed)|returned to (their|afghan)\w*)",
+            ),
+        ),
+        "fighting": (
+            ("clashes", r"\b(clash(es|ed)?|exchange of fire|exchanged fire|firing|shelling|fighting)\b"),
+            (
+                "ceasefire",
+                r"\b(cease-?fire|truce|(firing|fighting|shelling) (has |had )?(stopped|ceased|halted))\b",
+            ),
+        ),
+        "border": (
+            (
+                "closed",
+                r"\b((border|crossing|gate|torkham|chaman)\W+(\w+\W+){0,4}(closed|shut|sealed|suspended)|"
+                r"(closed|shut|sealed|closure of) (the )?(\w+ )?(border|crossing|gate))\b",
+            ),
+            (
+                "reopened",
+                r"\b(reopen(ed|s|ing)?|resum(ed|es|ption of) (trade|traffic|movement|crossings?))\b",
+            ),
+        ),
+        "deportation": (
+            (
+                "deadline",
+                r"\b(deadline|ordered to leave|(face|faced|facing) (\w+ )?(and )?deportation|"
+                r"be (forcibly )?(deported|removed|expelled)|leave voluntarily)\b",
+            ),
+            (
+                "deported",
+                r"\b((?<!be )(?<!to )deported\b|(?<!be )(?<!to )expelled\b|deportations? (began|begin|begins|"
+                r"started|starts|under ?way)|(were|have been|being) (forcibly )?(deported|removed|expelled))",
+            ),
+        ),
+    }.items()
+}
+
+
+def classify_event(title: str, lead: str) -> str | None:
+    """The incident type of a report from its title and lead, or None when no cue is found."""
+    scores: dict[str, float] = {}
+    first_in_title: dict[str, int] = {}
+    for name, pattern in EVENT_CUES.items():
+        in_title = list(pattern.finditer(title))
+        in_lead = list(pattern.finditer(lead))
+        if in_title:
+            first_in_title[name] = in_title[0].start()
+        score = 3.0 * len(in_title) + len(in_lead)
+        if score:
+            scores[name] = score
+    if not scores:
+        return None
+    return max(scores, key=lambda n: (scores[n], -first_in_title.get(n, 10_000)))
+
+
+def is_background(sentence: str) -> bool:
+    """True for a sentence about another time (an earlier batch, "in recent weeks", "last year")."""
+    return bool(_BACKGROUND.search(sentence))
+
+
+def mentions_border(text: str) -> bool:
+    """True when the text speaks of the border (border, cross-border, Durand Line, frontier)."""
+    return bool(_PLACE_SCOPE.search(text))
+
+
+def find_status(text: str, spans: list[tuple[int, int]]) -> list[StatusMention]:
+    """Status statements in the given sentence spans."""
+    found: list[StatusMention] = []
+    for start, end in spans:
+        sentence = text[start:end]
+        for axis, states in STATUS_AXES.items():
+            best: StatusMention | None = None
+            for rank, (state, pattern) in enumerate(states):
+                if pattern.search(sentence) and (best is None or rank > best.rank):
+                    best = StatusMention(axis, state, rank, start, end)
+            if best is not None:
+                found.append(best)
+    return found

@@ -1,0 +1,628 @@
+"""Find the figures a news text gives for an incident ("at least 46 Afghan soldiers crossed ...").
+
+Pure, regex-only (no I/O, no NLP model); all patterns are compiled at import time.
+
+Value rules (``low``, ``high``; ``high=None`` means open-ended):
+  exact N -> (N, N); "at least / no fewer than N", "N-plus", "N+", "N or more" -> (N, None);
+  "more than / over / above N" -> (N+1, None) (N*1.0001 for non-integers);
+  "nearly / almost / close to / just under N" -> (0.9N, N);
+  "about / around / approximately / roughly / some / (an) estimated N" -> (0.85N, 1.15N);
+  "up to / as many as / at most / no more than N" -> (0, N); "fewer / less than, under, below N" -> (0, N-1);
+  ranges "2,500-3,500", "2,500 to 3,500", "between 20 and 30", "two or three" -> (2500, 3500) etc.
+  Vague words: "dozen"/"a dozen" 12; "half a dozen" 6; "dozens" (24, 99); "scores" (40, 199);
+  "hundreds" (200, 999); "thousands" (2000, 99_999); "tens of thousands" (20_000, 99_999);
+  "hundreds of thousands" (200_000, 999_999); "millions" (2e6, 99_999_999); "several X" (3X, 9X);
+  "a few X" (2X, 5X); "a couple of X" (2X, 3X); "half a million" 500_000.  "a"/"an"/"one" count 1, but
+  only before a person noun ("a soldier"), never in "one of", "no one", "a spokesman".
+Skipped entirely (never returned): dates ("July 26", "Nov. 1"), years (1900-2100 unless a person noun
+follows), clock times ("0035 PST", "5:30"), "No. 1"/"Article 245", ordinals ("1st"), digits glued to
+letters or inside handles/URLs/codes ("@x1", "COVID-19", "F-16").  Returned with ``background=True``:
+distances, areas, durations, ages, percentages, money, scores, counts of places/things, and
+descending "ranges" ("3-1"); background figures get no event, time cue or part_of.
+counted: head noun, lowercase singular; people/persons/individuals/others/lives -> "person"; nouns are
+kept as written otherwise ("troops" -> "troop", "forces" -> "force").  With no noun, a vague word
+("Thousands joined ...") or a figure with an event ("the death toll rose to 58") counts "person".
+event: (1) an event word at most 4 words left of the figure in the same clause ("killed 46",
+"martyrdom of one soldier", "death toll rose to 58"); else (2) the first event word right of the noun
+phrase, up to the next clause comma or the next figure; a comma-set-off phrase right after the noun
+phrase (", including five officers," / ", fleeing ...,") is skipped first, so the main verb wins
+("Dozens of soldiers ..., fleeing ..., slipped across" -> crossed); else (3) an event word used as a
+modifier ("five wounded soldiers").  Subset figures ("including five officers") take their parent's.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left
+from dataclasses import dataclass
+
+__all__ = ["Figure", "extract_figures", "split_sentences"]
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """A number the text gives for something counted in an incident."""
+
+    low: float
+    high: float | None
+    phrase: str
+    counted: str
+    category: str
+    modifiers: tuple[str, ...]
+    event: str | None
+    attribution: str | None
+    time_cue: str | None
+    background: bool
+    part_of: int | None
+    start: int
+    end: int
+    sentence_start: int
+    sentence_end: int
+
+
+def _words(s: str) -> frozenset[str]:
+    return frozenset(s.split())
+
+
+def _table(**groups: str) -> dict[str, str]:
+    return {w: key for key, ws in groups.items() for w in ws.split()}
+
+
+_LEX = _table(
+    security="soldier troop officer personnel police policeman cop guard force jawan sepoy commando "
+    "paramilitary ranger serviceman trooper cadet constable sentry",
+    civilian="civilian person woman child resident villager passenger man boy girl kid worker labourer "
+    "laborer student pilgrim tribesman farmer driver infant baby shopkeeper teacher journalist "
+    "worshipper trader citizen pakistani",
+    militant="militant fighter terrorist insurgent khawarij khariji kharji attacker bomber gunman rebel "
+    "jihadist taliban assailant extremist miscreant",
+    migrant="refugee migrant afghan deportee family returnee immigrant evacuee national seeker",
+)
+_IRREG = {
+    "people": "person", "persons": "person", "individual": "person", "individuals": "person",
+    "others": "person", "lives": "person", "men": "man", "women": "woman", "children": "child",
+    "policemen": "policeman", "gunmen": "gunman", "tribesmen": "tribesman", "servicemen": "serviceman",
+    "personnel": "personnel", "police": "police", "khawarij": "khawarij", "taliban": "taliban",
+    "feet": "foot", "innings": "inning", "news": "news",
+}  # fmt: skip
+_BG = _words(
+    "km kms kilometer kilometre mile meter metre foot acre hectare kanal square sq year month week day "
+    "hour hr minute min decade century percent pc rupee rs dollar usd pkr afghani euro pound tonne ton "
+    "kg kilogram litre liter run wicket over goal point ball inning match seat vote district centre "
+    "center province fort post checkpost checkpoint village town city country crossing school house home "
+    "building mosque tehsil time round page share megawatt mw storey floor degree age old"
+)
+_NAT = {"afghanistan": "afghan", "afg": "afghan", "pakistan": "pakistani", "pak": "pakistani",
+        "u.s.": "us", "america": "american"}  # fmt: skip
+_NATIONS = _words("afghan afghanistan afg pakistani pakistan pak us u.s. american nato iranian indian "
+                  "chinese tajik british russian uzbek")  # fmt: skip
+_EVENT = _table(
+    killed="kill kills killed killing dead die died dies dying death deaths martyred martyrdom martyrs "
+    "shahadat slain perished lives toll fatalities massacred gunned neutralised neutralized eliminated",
+    injured="injured injuring injure injuries injury wounded wounding wound wounds hurt",
+    crossed="crossed cross crosses slipped entered infiltrated",
+    refuge="refuge asylum shelter sheltered sanctuary",
+    returned="returned return returns returning repatriated repatriate repatriation handed",
+    detained="detained detain detention held custody",
+    arrested="arrested arrest arrests arresting apprehended nabbed",
+    fled="fled flee fleeing flees escaped escape",
+    deported="deported deport deportation deporting expelled expulsion evicted",
+    displaced="displaced displacement",
+    captured="captured capture seized abducted kidnapped",
+    surrendered="surrendered surrender",
+    missing="missing",
+    sentenced="sentenced convicted jailed",
+    attacked="attacked targeted",
+)
+_MONTHS = ("january february march april may june july august september october november december "
+           "jan feb mar apr jun jul aug sep sept oct nov dec")  # fmt: skip
+_DAYS = "monday tuesday wednesday thursday friday saturday sunday"
+_STOP = _words(
+    "a an the this that these those who whom whose which what have has had were was are is will would "
+    "could should might can must be been being it its they their them he she his her we our in on at to "
+    "into from by for with without after before as and or but nor including near across along while "
+    "during since under over than about against between among amid said say says per through via if "
+    "when where there not also all both each mostly mainly like until till of up out off down back onto "
+    "upon within beyond inside outside behind following earlier later today yesterday tonight now last "
+    "next ago recently late early reportedly allegedly alone only just do did does according because "
+    "then so night morning evening " + _MONTHS + " " + _DAYS
+)
+_SKIP = _words("more other additional further another odd")
+_LEFT_BOUND = _words("and or but while as after before when with who which that by in from against during "
+                     "than then because if whereas")  # fmt: skip
+_QUOTES = frozenset("\"'“”‘’«»")
+_CLAUSE_PUNCT = frozenset(",;:–—")
+_CLAUSE_RE = re.compile(r"[,;:–—]")
+_CONJ = frozenset({"and", "or", "as well as", "and also", ""})
+_ATTR_STOP = _words("with and or but that which who whom in on at to into from by for as after before while "
+                    "when is are was were be been being will would than because since where if then so "
+                    "not are said says")  # fmt: skip
+_PRONOUNS = _words("it he she they we i you who which that this these those there")
+_PRE_VERB_SKIP = _words("also further later earlier has have had reportedly on today yesterday night "
+                        "morning evening late " + _DAYS)  # fmt: skip
+_OVER_PREV = [
+    [w] for w in "handed hand hands handing taken take takes took turned turn turning won win".split()
+]
+
+_SMALL_VALUES = {w: i + 1 for i, w in enumerate(
+    "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen".split())}  # fmt: skip
+_SMALL_VALUES.update({w: 20 + 10 * i for i, w in enumerate("twenty thirty forty fifty sixty seventy "
+                                                          "eighty ninety".split())})  # fmt: skip
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9, "lakh": 10**5,
+           "lac": 10**5, "crore": 10**7, "mn": 10**6, "bn": 10**9, "dozen": 12}  # fmt: skip
+_VAGUE = {"dozens": (24, 99), "scores": (40, 199), "hundreds": (200, 999), "thousands": (2000, 99_999),
+          "millions": (2 * 10**6, 99_999_999), "tens of thousands": (20_000, 99_999),
+          "hundreds of thousands": (200_000, 999_999), "tens of millions": (2 * 10**7, 99_999_999),
+          "hundreds of millions": (2 * 10**8, 999_999_999)}  # fmt: skip
+_FEW = {"several": (3, 9), "a few": (2, 5), "few": (2, 5), "a couple of": (2, 3), "half a": (0.5, 0.5)}
+_QUAL_KIND = _table(
+    min="at_least no_fewer_than no_less_than a_minimum_of",
+    gt="more_than over above upwards_of in_excess_of well_over just_over",
+    near="nearly almost close_to just_under just_below",
+    approx="about around approximately approx. roughly some an_estimated estimated",
+    upto="up_to as_many_as a_maximum_of at_most no_more_than",
+    lt="fewer_than less_than under below",
+)
+
+_UNIT = "one|two|three|four|five|six|seven|eight|nine"
+_SMALL = (rf"(?:(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)(?:[-\s](?:{_UNIT})\b)?|ten|"
+          rf"eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|{_UNIT})\b")  # fmt: skip
+_SCALE = r"(?:hundred|thousand|million|billion|lakh|lac|crore)\b"
+_WORDNUM = rf"(?:(?:{_SMALL}|an?)\s+{_SCALE}(?:[\s-]+(?:and\s+)?(?:{_SCALE}|{_SMALL}))*|{_SMALL})"
+_DIG = (r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\d,.]?\d)(?!:\d)"
+        r"(?:\s*(?:million|billion|thousand|hundred|lakh|lac|crore|mn|bn)\b|%|(?:km|kms|kg)\b)?(?![^\W\d_])")  # fmt: skip
+_VAGUE_RE = (r"(?:(?:tens|hundreds)\s+of\s+(?:thousands|millions)|dozens|scores|hundreds|thousands|millions"
+             r"|(?:several|a\s+few|a\s+couple\s+of|few|half\s+a)\s+(?:dozen|hundred|thousand|million)"
+             r"|an?\s+dozen|dozen)\b")  # fmt: skip
+_NUM = rf"(?:{_VAGUE_RE}|{_DIG}|{_WORDNUM})"
+_QUAL = (r"at\s+least|no\s+(?:fewer|less|more)\s+than|a\s+(?:minimum|maximum)\s+of|(?:well|just)\s+over"
+         r"|more\s+than|over|above|upwards\s+of|in\s+excess\s+of|nearly|almost|close\s+to|just\s+(?:under"
+         r"|below)|about|around|approximately|approx\.|roughly|some|an\s+estimated|estimated|up\s+to"
+         r"|as\s+many\s+as|at\s+most|(?:fewer|less)\s+than|under|below")  # fmt: skip
+_FIG_RE = re.compile(
+    rf"(?<![\w@#/.:\-])(?:(?P<q>{_QUAL})\s+)?(?:between\s+(?P<b1>{_NUM})\s+and\s+(?P<b2>{_NUM})"
+    rf"|(?P<n1>{_NUM})(?:(?:\s*[-–—]\s*|\s+to\s+|\s+or\s+)(?P<n2>{_NUM}))?)"
+    r"(?P<p>\s*\+|-plus\b|\s+plus\b|\s+or\s+more\b)?",
+    re.I,
+)
+_A_RE = re.compile(r"\b(?:an?)(?=\s+[^\W\d_])", re.I)
+_OF_AFTER = re.compile(r"\s+of\b", re.I)
+_MON = (r"(?:January|February|March|April|May|June|July|August|September|October|November|December"
+        r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)\b\.?")  # fmt: skip
+_MON_BEFORE = re.compile(rf"\b{_MON}\s*$")
+_MON_AFTER = re.compile(rf"(?:st|nd|rd|th)?\s+(?:of\s+)?{_MON}")
+_CLOCK_AFTER = re.compile(r"\s*(?:PST|PKT|GMT|UTC|IST|AFT|hrs\b|[ap]\.m\.|[ap]m\b)", re.I)
+_REF_BEFORE = re.compile(r"\b(?:No|Nos|Article|Section|Clause|Chapter|Resolution|Page|Phase|Gate|Sector"
+                         r"|Route|Flight|Vol|Act|Rule|Level)\.?\s*$")  # fmt: skip
+_MONEY_BEFORE = re.compile(r"(?:\$|US\$|€|£|\bRs\.?|\bPKR|\bUSD|\bAFN|\bAfs?\.?)\s*$")
+_AGE_BEFORE = re.compile(r"\b(?:aged|ages?\s+of)\s+$", re.I)
+_PERCENT_AFTER = re.compile(r"\s*(?:%|per\s*cent\b|percent\b)", re.I)
+_INCL_BEFORE = re.compile(r"(?:including|incl\.|among\s+them|among\s+whom|of\s+whom|of\s+them)[\s,:]*$", re.I)
+_OF_WHOM_AFTER = re.compile(r"\s+of\s+(?:whom|them)\b", re.I)
+_CUE_DATE = re.compile(
+    rf"\b(?:(?i:earlier|later)\s+(?i:in|on|this)\s+(?:(?i:early|mid|late)[-\s]+)?(?:{_MON}(?:\s+\d{{1,2}}\b)?"
+    rf"|(?i:week|month|year))|(?i:on|in|since)\s+(?:(?i:early|mid|late)[-\s]+)?{_MON}(?:\s+\d{{1,2}}\b)?"
+    rf"(?:,?\s+\d{{4}}\b)?|(?i:on)\s+\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MON}(?:,?\s+\d{{4}}\b)?|(?i:in|since)\s+(?:19|20)\d\d\b"
+    r"|(?i:last|the\s+previous|the\s+past)\s+(?i:week|month|year|weekend)\b"
+    r"|(?i:the\s+(?:day|night|week)\s+(?:before|earlier)|the\s+previous\s+day)"
+    r"|(?i:(?:a|an|one|two|three|four|five|six|\d+)\s+(?:days?|weeks?|months?|years?)\s+(?:ago|earlier))"
+    r"|(?i:in\s+recent\s+(?:days|weeks|months|years)))"
+)
+_FULL_MONTH_DOT = re.compile(r"(?<=[a-z]{4})\.$")  # "earlier in July." -> "earlier in July"
+_CUE_MARK = re.compile(r"\b(?i:another\s+batch|(?:a\s+)?similar\s+(?:incident|case)|previously"
+                       r"|previous\s+(?:batch|incident|group)|earlier\s+batch)\b")  # fmt: skip
+_ATTR_VERB = re.compile(r"\b(?:said|says|say|reported|reports|reporting|told|stated|confirmed|announced|noted"
+                        r"|added|quoted|disclosed|revealed|claim(?:ed|s)?\b(?!\s+(?:the\s+)?(?:lives?|life"
+                        r"|responsibility)))\b", re.I)  # fmt: skip
+_ACCORDING = re.compile(r"\baccording\s+to\s+([^,.;:()\n]+)", re.I)
+_TOKEN_RE = re.compile(r"(?:[A-Za-z]\.){2,}|[^\W\d_]+(?:['’\-][^\W\d_]+)*|\d+(?:[.,]\d+)*|\S")
+_DIGIT_MAP = {0x0660 + i: 0x30 + i for i in range(10)} | {0x06F0 + i: 0x30 + i for i in range(10)}
+
+# sentence splitting
+_TITLES = _words("mr mrs ms dr gen lt col maj capt brig sgt cpl pvt gov sen rep st jr sr prof rev hon "
+                 "adm cdr insp supt dept govt mt vs e.g i.e")  # fmt: skip
+_NUM_ABBR = _words(_MONTHS + " no nos vol art fig pp")
+_END_RE = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s|$)")
+_LINE_RE = re.compile(r"[^\n]+")
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """Sentence spans (start, end) of `text`; newlines are hard breaks, abbreviations do not split."""
+    spans: list[tuple[int, int]] = []
+    for line in _LINE_RE.finditer(text):
+        a, b = line.span()
+        cur = a
+        for m in _END_RE.finditer(text, a, b):
+            nxt = m.end()
+            while nxt < b and text[nxt].isspace():
+                nxt += 1
+            if nxt < b and not (text[nxt].isupper() or text[nxt].isdigit() or text[nxt] in "\"'“‘([«"):
+                continue
+            if text[m.start()] == ".":
+                j = m.start()
+                while j > a and (text[j - 1].isalnum() or text[j - 1] == "."):
+                    j -= 1
+                word = text[j : m.start()]
+                low = word.lower()
+                if (low in _TITLES or (len(word) == 1 and word.isupper()) or "." in word) or (
+                    low in _NUM_ABBR and nxt < b and text[nxt].isdigit()
+                ):
+                    continue
+            spans.append((cur, m.end()))
+            cur = m.end()
+        spans.append((cur, b))
+    out = []
+    for a, b in spans:
+        while a < b and text[a].isspace():
+            a += 1
+        while b > a and text[b - 1].isspace():
+            b -= 1
+        if a < b:
+            out.append((a, b))
+    return out
+
+
+Tok = tuple[int, int, str]
+
+
+@dataclass(slots=True)
+class _Draft:
+    low: float
+    high: float | None
+    start: int
+    end: int
+    np_end: int
+    counted: str
+    category: str
+    mods: tuple[str, ...]
+    bg: bool
+    vague: bool
+    mod_event: str | None
+    parent: int | None = None
+    event: str | None = None
+    time_cue: str | None = None
+
+
+def _is_word(w: str) -> bool:
+    return w[0].isalpha()
+
+
+def _norm(w: str) -> str:
+    for suffix in ("’s", "'s", "’", "'"):
+        if w.endswith(suffix):
+            return w[: -len(suffix)]
+    return w
+
+
+def _singular(w: str) -> str:
+    w = _norm(w)
+    if w in _IRREG:
+        return _IRREG[w]
+    if w.endswith("ies") and len(w) > 4:
+        return w[:-3] + "y"
+    if w.endswith(("ches", "shes", "sses", "xes")):
+        return w[:-2]
+    if w.endswith("s") and not w.endswith(("ss", "us", "is")) and len(w) > 2:
+        return w[:-1]
+    return w
+
+
+def _mod(w: str) -> str:
+    w = _norm(w)
+    return _NAT.get(w, w)
+
+
+def _value(s: str) -> tuple[float, float, bool, bool]:
+    """(low, high, vague, unit_suffix) of one number expression."""
+    s = " ".join(s.lower().replace(",", "").split())
+    if s in _VAGUE:
+        lo, hi = _VAGUE[s]
+        return float(lo), float(hi), True, False
+    if s[0].isdigit():
+        m = re.match(r"[\d.]+", s)
+        assert m is not None
+        v, rest = float(m.group()), s[m.end() :].strip()
+        return (
+            (v * _SCALES[rest], v * _SCALES[rest], False, False)
+            if rest in _SCALES
+            else (v, v, False, rest != "")
+        )
+    for few, (f_lo, f_hi) in _FEW.items():
+        if s.startswith(few + " ") and s[len(few) + 1 :] in _SCALES:
+            scale = _SCALES[s[len(few) + 1 :]]
+            return float(f_lo * scale), float(f_hi * scale), True, False
+    total = cur = 0
+    for w in re.split(r"[\s-]+", s):
+        if w in ("a", "an"):
+            cur = 1
+        elif w in _SMALL_VALUES:
+            cur += _SMALL_VALUES[w]
+        elif w in ("hundred", "dozen"):
+            cur = (cur or 1) * _SCALES[w]
+        elif w in _SCALES:
+            total, cur = total + (cur or 1) * _SCALES[w], 0
+    return float(total + cur), float(total + cur), "dozen" in s, False
+
+
+def _qualify(kind: str, lo: float, hi: float | None) -> tuple[float, float | None]:
+    if kind == "min":
+        return lo, None
+    if kind == "gt":
+        return (lo + 1 if lo.is_integer() else lo * 1.0001), None
+    if kind == "near":
+        return 0.9 * lo, hi
+    if kind == "approx":
+        return 0.85 * lo, None if hi is None else 1.15 * hi
+    if kind == "upto":
+        return 0.0, hi
+    top = lo if hi is None else hi
+    return 0.0, (top - 1 if top.is_integer() else top * 0.9999)
+
+
+def _chunk(toks: list[Tok], i: int) -> list[int]:
+    """Token indices of the noun-phrase words starting at token i (stops at function words/verbs)."""
+    out: list[int] = []
+    n = len(toks)
+    while i < n and len(out) < 6:
+        w = toks[i][2]
+        if not _is_word(w):
+            break
+        if w in _SKIP:
+            i += 1
+            continue
+        if w in _STOP:
+            break
+        if w in _EVENT or (w.endswith(("ed", "ly")) and _singular(w) not in _LEX and w not in _BG):
+            nxt = toks[i + 1][2] if i + 1 < n else "."
+            if out or not _is_word(nxt) or nxt in _STOP or nxt in _EVENT:
+                break
+        out.append(i)
+        i += 1
+    while len(out) > 1 and toks[out[-1]][2].endswith("ing"):
+        out.pop()
+    return out
+
+
+def _noun_phrase(
+    t: str, toks: list[Tok], starts: list[int], pos: int
+) -> tuple[str, str, tuple[str, ...], int, bool, str | None]:
+    """(counted, category, modifiers, np_end, background-unit, modifier-event) for a number ending at pos."""
+    i, n = bisect_left(starts, pos), len(toks)
+    if i + 1 < n and toks[i][2] == "-" and toks[i][0] == pos and toks[i + 1][0] == pos + 1:
+        word = toks[i + 1][2]
+        if _is_word(word):  # "2,600-kilometer", "12-year-old", "46-member"
+            head = _singular(word.split("-")[0])
+            return (
+                head,
+                _LEX.get(head, "other"),
+                (),
+                toks[i + 1][1],
+                head in _BG or word.endswith("old"),
+                None,
+            )
+    if i < n and toks[i][2] == "of":
+        i += 1
+        while i < n and toks[i][2] in ("the", "these", "those", "its", "their", "whom", "them"):
+            i += 1
+    idx = _chunk(toks, i)
+    if not idx:
+        return "", "other", (), pos, False, None
+    words = [toks[k][2] for k in idx]
+    counted = _singular(words[-1])
+    category = _LEX.get(counted, "other")
+    mods = [_mod(w) for w in words[:-1]]
+    bg = category == "other" and any(_singular(w) in _BG for w in words)
+    np_end, k = toks[idx[-1]][1], idx[-1] + 1
+    if k < n and toks[k][2] in ("of", "from"):
+        j = k + 1
+        while j < n and toks[j][2] in ("the", "its", "their"):
+            j += 1
+        sub = _chunk(toks, j)
+        sub_words = [toks[x][2] for x in sub]
+        if sub and toks[k][2] == "of" and counted == "member":
+            category = _LEX.get(_singular(sub_words[-1]), "other")
+            mods += [_mod(w) for w in sub_words[:-1]] + [_mod(w) for w in sub_words[-1:] if w in _NATIONS]
+            np_end = toks[sub[-1]][1]
+        elif sub and all(
+            w in _NATIONS or toks[x][2] != t[toks[x][0] : toks[x][1]] for x, w in zip(sub, sub_words)
+        ):
+            mods += [_mod(w) for w in sub_words if w in _NATIONS]
+            np_end = toks[sub[-1]][1]
+    mod_event = next((_EVENT[w] for w in words[:-1] if w in _EVENT), None)
+    return counted, category, tuple(dict.fromkeys(mods)), np_end, bg, mod_event
+
+
+def _draft(t: str, toks: list[Tok], starts: list[int], m: re.Match[str], s0: int) -> _Draft | None:
+    start, end = m.start(), m.end()
+    gd = m.groupdict()
+    q = gd.get("q")
+    is_a = "n1" not in gd
+    core, core2 = (m.group(), None) if is_a else (gd["n1"], gd["n2"]) if gd["n1"] else (gd["b1"], gd["b2"])
+    if q and q.lower() == "over" and t[max(s0, start - 12) : start].lower().split()[-1:] in _OVER_PREV:
+        q, start = None, m.start("n1") if gd["n1"] else m.start("b1")
+    plain = core.isdigit()
+    before, after = t[max(s0, start - 14) : start], t[end : end + 16]
+    if plain and (
+        _MON_BEFORE.search(before) or _MON_AFTER.match(after) or _CLOCK_AFTER.match(after)
+        or _REF_BEFORE.search(before) or (len(core) > 1 and core[0] == "0")
+    ):  # fmt: skip
+        return None
+    lo, hi, vague, suffix = (1.0, 1.0, False, False) if is_a else _value(core)
+    counted, category, mods, np_end, bg, mod_ev = _noun_phrase(t, toks, starts, end)
+    if plain and not core2 and len(core) == 4 and 1900 <= lo <= 2100 and category == "other":
+        return None  # a year
+    if (is_a or (core.lower() == "one" and not core2)) and (category == "other" or _OF_AFTER.match(t, end)):
+        return None
+    high: float | None = hi
+    if core2:
+        lo2, hi2, _, _ = _value(core2)
+        bg = bg or lo2 < lo
+        high = max(hi, hi2)
+    if gd.get("p"):
+        high = None
+    if q:
+        lo, high = _qualify(_QUAL_KIND.get("_".join(q.lower().split()), "approx"), lo, high)
+    bg = bg or suffix or bool(_MONEY_BEFORE.search(before) or _AGE_BEFORE.search(before))
+    bg = bg or bool(_PERCENT_AFTER.match(after))
+    high = None if high is None else round(high, 4)
+    return _Draft(round(lo, 4), high, start, end, np_end, counted, category, mods, bg, vague, mod_ev)
+
+
+def _event_at(toks: list[Tok], k: int) -> str | None:
+    w = toks[k][2]
+    prev = toks[k - 1][2] if k > 0 else ""
+    nxt = toks[k + 1][2] if k + 1 < len(toks) else ""
+    if w == "passage":
+        return "refuge" if prev == "safe" else None
+    if w == "sent":
+        return "returned" if nxt == "back" else None
+    if w == "removed":
+        return "deported" if prev == "forcibly" else None
+    if w == "taken" and nxt == "prisoner":
+        return "captured"
+    if w == "hell" and prev == "to":  # ISPR: "terrorists were sent to hell"
+        return "killed"
+    return _EVENT.get(w)
+
+
+def _left_event(toks: list[Tok], k: int) -> str | None:
+    seen = 0
+    while k >= 0 and seen < 4:
+        w = toks[k][2]
+        if w in _QUOTES:
+            k -= 1
+            continue
+        if not _is_word(w) or w in _LEFT_BOUND:
+            return None
+        if ev := _event_at(toks, k):
+            return ev
+        seen, k = seen + 1, k - 1
+    return None
+
+
+def _right_event(
+    toks: list[Tok], starts: list[int], k: int, stop: int, skips: list[tuple[int, int]]
+) -> str | None:
+    def scan(a: int, b: int) -> str | None:
+        for x in range(a, b):
+            s, _, w = toks[x]
+            if w in _CLAUSE_PUNCT:
+                return None
+            if any(p <= s < q for p, q in skips):
+                continue
+            if ev := _event_at(toks, x):
+                return ev
+        return None
+
+    b = bisect_left(starts, stop)
+    if k < b and toks[k][2] == ",":
+        close = next((x for x in range(k + 1, b) if toks[x][2] == ","), b)
+        return scan(close + 1, b) or scan(k + 1, close)
+    return scan(k, b)
+
+
+def _attribution(t: str, toks: list[Tok], starts: list[int], s0: int, s1: int) -> str | None:
+    """Who the sentence says gave its figures: "according to X", "X said/reported/claimed ..."."""
+    m = _ACCORDING.search(t, s0, s1)
+    if m:
+        return " ".join(m.group(1).split()[:8]) or None
+    for v in _ATTR_VERB.finditer(t, s0, s1):
+        last = bisect_left(starts, v.start()) - 1
+        while last >= 0 and toks[last][2] in _PRE_VERB_SKIP:
+            last -= 1
+        if last > 0 and toks[last][2] == ",":  # "A Pakistani official, who spoke ..., said"
+            c = next((x for x in range(last - 1, -1, -1) if toks[x][2] == ","), -1)
+            last = c - 1 if c > 0 and toks[c + 1][2] in ("who", "which", "speaking", "talking") else last
+        k = last
+        while k >= 0 and last - k < 6 and _is_word(toks[k][2]) and toks[k][2] not in _ATTR_STOP:
+            if toks[k][2] in _PRONOUNS:
+                break
+            k -= 1
+        if k + 1 <= last:
+            return t[toks[k + 1][0] : toks[last][1]]
+    return None
+
+
+def _cue_ok(t: str, ds: list[_Draft], family: set[int | None], d: _Draft, pos: int, s0: int, s1: int) -> bool:
+    """False when the cue sits in a comma-clause that holds another figure but not `d` ("47% ... last year")."""
+    a = max((m.end() for m in _CLAUSE_RE.finditer(t, s0, pos)), default=s0)
+    m = _CLAUSE_RE.search(t, pos, s1)
+    b = m.start() if m else s1
+    if a <= d.start < b:
+        return True
+    return not any(a <= e.start < b for x, e in enumerate(ds) if x not in family)
+
+
+def _link(t: str, toks: list[Tok], starts: list[int], ds: list[_Draft], s0: int, s1: int) -> None:
+    """Set part_of, event and time cue of the drafts of one sentence."""
+    for k, d in enumerate(ds):
+        if not d.bg and (
+            _INCL_BEFORE.search(t, max(s0, d.start - 30), d.start) or _OF_WHOM_AFTER.match(t, d.end)
+        ):
+            d.parent = next((p for p in range(k - 1, -1, -1) if not ds[p].bg and ds[p].parent is None), None)
+    cues = [(0, m) for m in _CUE_DATE.finditer(t, s0, s1)] + [(1, m) for m in _CUE_MARK.finditer(t, s0, s1)]
+    main = [k for k, d in enumerate(ds) if not d.bg and d.parent is None]
+    # a cue belongs to the figure on its side of the last clause comma between two neighbouring figures
+    bounds = [s0]
+    for p in range(1, len(main)):
+        gap_start, gap_end = ds[main[p - 1]].np_end, ds[main[p]].start
+        bounds.append(max((m.end() for m in _CLAUSE_RE.finditer(t, gap_start, gap_end)), default=gap_end))
+    bounds.append(s1)
+    regions: dict[int, tuple[int, int, int, list[tuple[int, int]]]] = {}
+    chained: dict[int, int] = {}
+    for p, k in enumerate(main):
+        cur, q, a = ds[k].np_end, p + 1, chained.get(p, bounds[p])
+        skips = [(c.start, c.np_end) for c in ds if c.parent == k]
+        while q < len(main) and t[cur : ds[main[q]].start].strip(" ,").lower() in _CONJ:
+            skips.append(
+                (ds[main[q]].start, ds[main[q]].np_end)
+            )  # "Three soldiers and five civilians were ..."
+            chained[q] = a
+            cur, q = ds[main[q]].np_end, q + 1
+        regions[k] = (a, bounds[q], ds[main[q]].start if q < len(main) else s1, skips)
+    for k, d in enumerate(ds):
+        if d.bg:
+            continue
+        a, b, stop, skips = regions[d.parent if d.parent is not None else k]
+        own = _left_event(toks, bisect_left(starts, d.start) - 1)
+        own = own or _right_event(toks, starts, bisect_left(starts, d.np_end), stop, skips) or d.mod_event
+        d.event = ds[d.parent].event or own if d.parent is not None else own
+        family = {k, d.parent} | {
+            x for x, c in enumerate(ds) if c.parent in (k, d.parent) and c.parent is not None
+        }
+        best = min(
+            (
+                (pri, abs(m.start() - d.start), m.group())
+                for pri, m in cues
+                if a <= m.start() and m.end() <= b and _cue_ok(t, ds, family, d, m.start(), s0, s1)
+            ),
+            default=None,
+        )
+        d.time_cue = _FULL_MONTH_DOT.sub("", best[2]) if best else None
+        if not d.counted and (d.vague or d.event):
+            d.counted, d.category = "person", "civilian"
+
+
+def extract_figures(text: str) -> list[Figure]:
+    """Every figure in `text`, in text order, background ones included and flagged."""
+    t = text.translate(_DIGIT_MAP)
+    out: list[Figure] = []
+    for s0, s1 in split_sentences(t):
+        toks = [(m.start(), m.end(), m.group().lower()) for m in _TOKEN_RE.finditer(t, s0, s1)]
+        starts = [tk[0] for tk in toks]
+        ds = [d for m in _FIG_RE.finditer(t, s0, s1) if (d := _draft(t, toks, starts, m, s0))]
+        taken = [(d.start, d.end) for d in ds]
+        for m in _A_RE.finditer(t, s0, s1):
+            if not any(a <= m.start() < b for a, b in taken) and (d := _draft(t, toks, starts, m, s0)):
+                ds.append(d)
+        ds.sort(key=lambda d: d.start)
+        _link(t, toks, starts, ds, s0, s1)
+        attr = _attribution(t, toks, starts, s0, s1) if ds else None
+        base = len(out)
+        for d in ds:
+            out.append(Figure(
+                d.low, d.high, text[d.start : d.end].strip(), d.counted, d.category, d.mods, d.event, attr,
+                d.time_cue, d.bg, None if d.parent is None else base + d.parent, d.start, d.end, s0, s1,
+            ))  # fmt: skip
+    return out
