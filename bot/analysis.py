@@ -317,15 +317,24 @@ def _update_incident(
 
 
 def _new_incident_alert(incident_id: int, claims: Claims, report: Report, db: Database) -> AlertDraft:
+    """The first alert of an incident: what, where, the headline figure, quoting the lead."""
     row = db.table("incidents").get(incident_id)
     what = EVENT_LABELS.get(claims.event or "", "incident")
-    where = f" at {row['place']}" if row["place"] else ""
-    lead = next((claims.sentence(*s) for s in [(0, len(report.title.strip()))]), report.title)
-    evidence = Evidence(report.url, report.source, store.iso(report.published) or "", lead)
+    where = f" in {row['place']}" if row["place"] else ""
+    figures = [f for f in claims.figures if not f.vague and not f.measure.startswith("count:")]
+    headline = figures[0] if figures else None
+    if headline is not None:
+        start, end = _sentence_of(claims, headline.start)
+        quote = claims.sentence(start, end)
+        figure = f" — {headline.phrase} {headline.label.split(' (of')[0]}"
+    else:
+        quote = claims.sentence(0, len(report.title.strip()))
+        figure = ""
+    evidence = Evidence(report.url, report.source, store.iso(report.published) or "", quote)
     return AlertDraft(
         "new_incident",
         incident_id,
-        f"New incident: {what}{where} — {report.title.strip()} ({report.source})",
+        f"New incident: {what}{where}{figure}: \u201c{report.title.strip()}\u201d ({report.source})",
         (evidence,),
         f"new_incident:{incident_id}",
         {"place": row["place"], "event": claims.event},

@@ -592,6 +592,76 @@ def serve(obj: Context, host: str, port: int) -> None:
         sys.exit(status if status > 0 else 1)
 
 
+@cli.command()
+@click.option("--limit", default=50, show_default=True)
+@output_options
+@pass_ctx
+def incidents(obj: Context, limit: int, fmt: str | None) -> None:
+    """Incidents, latest first: type, place, status, reports, independent sources, alerts."""
+    db = obj.open_readonly()
+    found = store.rows(
+        db,
+        """select i.id, i.event, i.place, i.status, i.first_published, i.last_published, i.articles,
+                  i.sources, (select count(*) from alerts a where a.incident_id = i.id) as alerts, i.title
+           from incidents i order by i.last_published desc, i.id desc limit ?""",
+        [limit],
+    )
+    emit_rows(found, None, choose_format(fmt))
+
+
+@cli.command()
+@click.argument("incident_id", type=int)
+@output_options
+@pass_ctx
+def incident(obj: Context, incident_id: int, fmt: str | None) -> None:
+    """One incident's timeline: its reports, its claims side by side with sources, and its alerts."""
+    db = obj.open_readonly()
+    head = next(store.rows(db, "select * from incidents where id = ?", [incident_id]), None)
+    if head is None:
+        raise click.ClickException(f"no incident {incident_id} in {obj.db_path}")
+    reports = list(
+        store.rows(
+            db,
+            "select published, source, title, url, version, duplicate_of from articles "
+            "where incident_id = ? order by published, id",
+            [incident_id],
+        )
+    )
+    claims = list(
+        store.rows(
+            db,
+            "select c.published, c.source, c.type, c.measure, c.value, c.source_key as said_by, c.quote, c.url "
+            "from claims c where c.incident_id = ? order by c.type, c.measure, c.published, c.id",
+            [incident_id],
+        )
+    )
+    raised = list(
+        store.rows(
+            db,
+            "select id, kind, created, summary, delivered, ts from alerts where incident_id = ? order by id",
+            [incident_id],
+        )
+    )
+    chosen = choose_format(fmt)
+    if chosen in ("json", "nl"):
+        payload = {"incident": head, "reports": reports, "claims": claims, "alerts": raised}
+        click.echo(
+            json.dumps(payload, indent=2 if chosen == "json" else None, ensure_ascii=False, default=str)
+        )
+        return
+    click.secho(f"Incident #{head['id']}: {head['title']}", bold=True)
+    click.echo(
+        f"  type: {head['event']}  place: {head['place'] or '?'}  status: {head['status'] or '?'}  "
+        f"reports: {head['articles']}  independent sources: {head['sources']}"
+    )
+    click.secho("\nReports", bold=True)
+    emit_rows(reports, ["published", "source", "title", "version", "duplicate_of", "url"], chosen)
+    click.secho("\nClaims (side by side: one line per source and value)", bold=True)
+    emit_rows(claims, ["type", "measure", "value", "said_by", "source", "published", "quote"], chosen)
+    click.secho("\nAlerts", bold=True)
+    emit_rows(raised, ["id", "kind", "created", "summary", "delivered", "ts"], chosen)
+
+
 def main() -> None:
     """Entry point for `python -m bot`."""
     cli()

@@ -40,7 +40,7 @@ EVENT_LABELS = {
     "attack": "attack",
     "arrest": "arrest",
 }
-STANCE_WORDS = {"asserts": "says it happened", "denies": "denies it", "opposes": "condemns it"}
+STANCE_WORDS = {"asserts": "confirms it", "denies": "denies it", "opposes": "condemns it"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -276,6 +276,10 @@ _CONFLICTS_SELECT = """select alerts.id, alerts.created, alerts.kind, alerts.inc
        json_extract(alerts.evidence, '$[1].source') as b_source,
        json_extract(alerts.evidence, '$[1].quote') as b_quote,
        json_extract(alerts.evidence, '$[1].url') as b_url,
+       json_extract(alerts.details, '$.sides[0].label') || ': ' || json_extract(alerts.details, '$.sides[0].value')
+         as a_claim,
+       json_extract(alerts.details, '$.sides[1].label') || ': ' || json_extract(alerts.details, '$.sides[1].value')
+         as b_claim,
        json_array_length(alerts.evidence) as evidence_count
 from alerts left join incidents on incidents.id = alerts.incident_id
 where alerts.kind glob '*_conflict'"""
@@ -327,7 +331,8 @@ CANNED_QUERIES = (
 def list_conflicts(
     db: Database, incident_id: int | None = None, limit: int = 100, timeout: float = DEFAULT_TIMEOUT
 ) -> QueryResult:
-    """Conflict alerts (`*_conflict`), newest first, with the two sides' source, quote and URL.
+    """Conflict alerts (`*_conflict`), newest first, with the two sides' source, quote and URL (and, where
+    the alert's details name them, who says what: `a_claim`, `b_claim`).
 
     The store keeps no resolution state yet, so every conflict alert counts as open.
     """

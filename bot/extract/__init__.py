@@ -190,6 +190,27 @@ def _places(
     return tuple(found)
 
 
+_ADJECTIVES = {"afghan": "Afghan", "pakistani": "Pakistani", "taliban": "Taliban", "us": "US", "nato": "NATO"}
+_PLURALS = {
+    "person": "people",
+    "family": "families",
+    "child": "children",
+    "man": "men",
+    "woman": "women",
+    "policeman": "policemen",
+    "militia": "militias",
+    "personnel": "personnel",
+    "police": "police",
+}
+
+
+def _label(side: str, counted: str, event: str) -> str:
+    """How a measure reads: "Pakistani soldiers killed", "Afghan members crossed"."""
+    noun = _PLURALS.get(counted, counted if counted.endswith("s") else counted + "s")
+    words = [_ADJECTIVES.get(side, side), noun, event if event != "count" else ""]
+    return " ".join(w for w in words if w)
+
+
 def _side(modifiers: tuple[str, ...]) -> str:
     for word in modifiers:
         if word in _SIDE_WORDS:
@@ -215,7 +236,7 @@ def _figures(
             parent_figure = figures[figure.part_of] if figure.part_of is not None else None
             side = _side(figure.modifiers) or (_side(parent_figure.modifiers) if parent_figure else "")
             measure = f"{event}:{figure.category}:{side}"
-            label = " ".join(x for x in (event if event != "count" else "", side, figure.counted + "s") if x)
+            label = _label(side, figure.counted, event)
             if parent_figure is not None:
                 measure += f":{figure.counted}"
                 label = f"{label} (of {parent_figure.phrase})"

@@ -1,39 +1,40 @@
 """Find the figures a news text gives for an incident ("at least 46 Afghan soldiers crossed ...").
 
-Pure, regex-only (no I/O, no NLP model); all patterns are compiled at import time.
+Pure and regex-based (no I/O, no model); patterns are compiled at import.  Public API:
+``extract_figures(text) -> list[Figure]`` and ``split_sentences(text) -> list[(start, end)]``.
 
-Value rules (``low``, ``high``; ``high=None`` means open-ended):
-  exact N -> (N, N); "at least / no fewer than N", "N-plus", "N+", "N or more" -> (N, None);
-  "more than / over / above N" -> (N+1, None) (N*1.0001 for non-integers);
-  "nearly / almost / close to / just under N" -> (0.9N, N);
-  "about / around / approximately / roughly / some / (an) estimated N" -> (0.85N, 1.15N);
-  "up to / as many as / at most / no more than N" -> (0, N); "fewer / less than, under, below N" -> (0, N-1);
-  ranges "2,500-3,500", "2,500 to 3,500", "between 20 and 30", "two or three" -> (2500, 3500) etc.
-  Vague words: "dozen"/"a dozen" 12; "half a dozen" 6; "dozens" (24, 99); "scores" (40, 199);
-  "hundreds" (200, 999); "thousands" (2000, 99_999); "tens of thousands" (20_000, 99_999);
-  "hundreds of thousands" (200_000, 999_999); "millions" (2e6, 99_999_999); "several X" (3X, 9X);
-  "a few X" (2X, 5X); "a couple of X" (2X, 3X); "half a million" 500_000.  "a"/"an"/"one" count 1, but
-  only before a person noun ("a soldier"), never in "one of", "no one", "a spokesman".
-Skipped entirely (never returned): dates ("July 26", "Nov. 1"), years (1900-2100 unless a person noun
-follows), clock times ("0035 PST", "5:30"), "No. 1"/"Article 245", ordinals ("1st"), digits glued to
-letters or inside handles/URLs/codes ("@x1", "COVID-19", "F-16").  Returned with ``background=True``:
-distances, areas, durations, ages, percentages, money, scores, counts of places/things, and
-descending "ranges" ("3-1"); background figures get no event, time cue or part_of.
-counted: head noun, lowercase singular; people/persons/individuals/others/lives -> "person"; nouns are
-kept as written otherwise ("troops" -> "troop", "forces" -> "force").  With no noun, a vague word
-("Thousands joined ...") or a figure with an event ("the death toll rose to 58") counts "person".
-event: (1) an event word at most 4 words left of the figure in the same clause ("killed 46",
-"martyrdom of one soldier", "death toll rose to 58"); else (2) the first event word right of the noun
-phrase, up to the next clause comma or the next figure; a comma-set-off phrase right after the noun
-phrase (", including five officers," / ", fleeing ...,") is skipped first, so the main verb wins
-("Dozens of soldiers ..., fleeing ..., slipped across" -> crossed); else (3) an event word used as a
-modifier ("five wounded soldiers").  Subset figures ("including five officers") take their parent's.
+Values (``high=None`` = open-ended): exact N -> (N, N); "at least N", "N-plus", "N+", "N or more" ->
+(N, None); "more than / over / above N" -> (N+1, None); "nearly / almost / close to N" -> (0.9N, N);
+"about / around / approximately / roughly / some / (an) estimated N" -> (0.85N, 1.15N); "up to / as many
+as / at most N" -> (0, N); "fewer / less than, under, below N" -> (0, N-1); ranges "2,500-3,500",
+"2,500 to 3,500", "between 20 and 30", "two or three".  Vague words: "(a) dozen" 12, "half a dozen" 6,
+"dozens" (24, 99), "scores" (40, 199), "hundreds" (200, 999), "thousands" (2000, 99_999), "tens of
+thousands" (20_000, 99_999), "hundreds of thousands" (200_000, 999_999), "millions" (2e6, 99_999_999),
+"several X" (3X, 9X), "a few X" (2X, 5X), "a couple of X" (2X, 3X).  "a"/"an"/"one" count 1 only before
+a person noun ("a soldier"; not "one of", "no one", "a spokesman").  Arabic-Indic digits are read.
+Skipped (never returned): dates ("July 26", "Nov. 1"), years (1900-2100 unless a person noun follows),
+clock times ("0035 PST", "5:30"), "No. 1", ordinals, digits glued to letters or in handles/codes
+("@x1", "COVID-19", "F-16").  Returned with background=True (and no event/time cue/part_of): distances,
+areas, durations, ages, percentages, money, scores, counts of places/things, descending "ranges" (3-1).
+counted: head noun, lowercase singular, as written ("troops" -> "troop", "forces" -> "force"), except
+people/persons/individuals/others/lives -> "person"; with no noun, a vague word ("Thousands joined") or
+a figure with an event ("death toll rose to 58") counts "person".  category follows counted.
+event: (1) an event word at most 4 words left of the figure in its clause ("killed 46", "martyrdom of
+one soldier"); else (2) the first event word right of the noun phrase, before the next clause comma or
+figure; a comma-set-off phrase right after the noun phrase (", including ...,", ", fleeing ...,") is
+skipped first, so the main verb wins ("Dozens of soldiers ..., fleeing ..., slipped across" ->
+crossed; "46 soldiers who had sought refuge ... have been returned" -> refuge, the first verb, as there
+is no comma); else (3) an event word used as modifier ("five wounded soldiers").  Subsets ("including
+five officers") take their parent's event.  time_cue: a date or relative-time expression (not
+weekdays/"today") in the figure's part of the sentence, dates preferred over "another batch"-style
+markers.  attribution: "according to X" or the noun phrase before said/reported/claimed/... .
 """
 
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = ["Figure", "extract_figures", "split_sentences"]
@@ -68,37 +69,54 @@ def _table(**groups: str) -> dict[str, str]:
     return {w: key for key, ws in groups.items() for w in ws.split()}
 
 
+_Trie = dict[str, "_Trie"]
+
+
+def _trie(words: Iterable[str]) -> str:
+    """Alternation of `words` shaped as a trie: `re` scans long flat alternations slowly."""
+    root: _Trie = {}
+    for w in words:
+        node = root
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: _Trie) -> str:
+        alts = [re.escape(ch) + emit(sub) for ch, sub in sorted(node.items()) if ch]
+        body = "" if not alts else alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        return f"(?:{body})?" if "" in node and body else body
+
+    return emit(root)
+
+
 _LEX = _table(
     security="soldier troop officer personnel police policeman cop guard force jawan sepoy commando "
     "paramilitary ranger serviceman trooper cadet constable sentry",
-    civilian="civilian person woman child resident villager passenger man boy girl kid worker labourer "
-    "laborer student pilgrim tribesman farmer driver infant baby shopkeeper teacher journalist "
-    "worshipper trader citizen pakistani",
-    militant="militant fighter terrorist insurgent khawarij khariji kharji attacker bomber gunman rebel "
-    "jihadist taliban assailant extremist miscreant",
+    civilian="civilian person woman child resident villager passenger man boy girl kid worker labourer laborer "
+    "student pilgrim tribesman farmer driver infant baby shopkeeper teacher journalist worshipper trader "
+    "citizen pakistani",
+    militant="militant fighter terrorist insurgent khawarij khariji kharji attacker bomber gunman rebel jihadist "
+    "taliban assailant extremist miscreant",
     migrant="refugee migrant afghan deportee family returnee immigrant evacuee national seeker",
 )
-_IRREG = {
-    "people": "person", "persons": "person", "individual": "person", "individuals": "person",
-    "others": "person", "lives": "person", "men": "man", "women": "woman", "children": "child",
-    "policemen": "policeman", "gunmen": "gunman", "tribesmen": "tribesman", "servicemen": "serviceman",
-    "personnel": "personnel", "police": "police", "khawarij": "khawarij", "taliban": "taliban",
-    "feet": "foot", "innings": "inning", "news": "news",
-}  # fmt: skip
+_IRREG = _table(
+    person="people persons individual individuals others lives", man="men", woman="women", child="children",
+    policeman="policemen", gunman="gunmen", tribesman="tribesmen", serviceman="servicemen", foot="feet",
+    inning="innings", personnel="personnel", police="police", khawarij="khawarij", taliban="taliban",
+)  # fmt: skip
 _BG = _words(
-    "km kms kilometer kilometre mile meter metre foot acre hectare kanal square sq year month week day "
-    "hour hr minute min decade century percent pc rupee rs dollar usd pkr afghani euro pound tonne ton "
-    "kg kilogram litre liter run wicket over goal point ball inning match seat vote district centre "
-    "center province fort post checkpost checkpoint village town city country crossing school house home "
-    "building mosque tehsil time round page share megawatt mw storey floor degree age old"
+    "km kms kilometer kilometre mile meter metre foot acre hectare kanal square sq year month week day hour hr "
+    "minute min decade century percent pc rupee rs dollar usd pkr afghani euro pound tonne ton kg kilogram "
+    "litre liter run wicket over goal point ball inning match seat vote district centre center province fort "
+    "post checkpost checkpoint village town city country crossing school house home building mosque tehsil "
+    "time round page share megawatt mw storey floor degree age"
 )
-_NAT = {"afghanistan": "afghan", "afg": "afghan", "pakistan": "pakistani", "pak": "pakistani",
-        "u.s.": "us", "america": "american"}  # fmt: skip
-_NATIONS = _words("afghan afghanistan afg pakistani pakistan pak us u.s. american nato iranian indian "
-                  "chinese tajik british russian uzbek")  # fmt: skip
+_NAT = {"afghanistan": "afghan", "afg": "afghan", "pakistan": "pakistani", "pak": "pakistani", "u.s.": "us"}
+_NATIONS = _words("afghan afghanistan afg pakistani pakistan pak us u.s. american nato iranian indian chinese "
+                  "tajik british russian uzbek")  # fmt: skip
 _EVENT = _table(
-    killed="kill kills killed killing dead die died dies dying death deaths martyred martyrdom martyrs "
-    "shahadat slain perished lives toll fatalities massacred gunned neutralised neutralized eliminated",
+    killed="kill kills killed killing dead die died dies dying death deaths martyred martyrdom martyrs shahadat "
+    "slain perished lives toll fatalities massacred gunned neutralised neutralized eliminated",
     injured="injured injuring injure injuries injury wounded wounding wound wounds hurt",
     crossed="crossed cross crosses slipped entered infiltrated",
     refuge="refuge asylum shelter sheltered sanctuary",
@@ -114,43 +132,46 @@ _EVENT = _table(
     sentenced="sentenced convicted jailed",
     attacked="attacked targeted",
 )
-_MONTHS = ("january february march april may june july august september october november december "
-           "jan feb mar apr jun jul aug sep sept oct nov dec")  # fmt: skip
+_MONTHS = "january february march april may june july august september october november december jan feb " \
+          "mar apr jun jul aug sep sept oct nov dec"  # fmt: skip
 _DAYS = "monday tuesday wednesday thursday friday saturday sunday"
 _STOP = _words(
-    "a an the this that these those who whom whose which what have has had were was are is will would "
-    "could should might can must be been being it its they their them he she his her we our in on at to "
-    "into from by for with without after before as and or but nor including near across along while "
-    "during since under over than about against between among amid said say says per through via if "
-    "when where there not also all both each mostly mainly like until till of up out off down back onto "
-    "upon within beyond inside outside behind following earlier later today yesterday tonight now last "
-    "next ago recently late early reportedly allegedly alone only just do did does according because "
-    "then so night morning evening " + _MONTHS + " " + _DAYS
+    "a an the this that these those who whom whose which what have has had were was are is will would could "
+    "should might can must be been being it its they their them he she his her we our in on at to into from "
+    "by for with without after before as and or but nor including near across along while during since under "
+    "over than about against between among amid said say says per through via if when where there not also "
+    "all both each mostly mainly like until till of up out off down back onto upon within beyond inside "
+    "outside behind following earlier later today yesterday tonight now last next ago recently late early "
+    f"reportedly allegedly alone only just do did does according because then so night morning {_MONTHS} {_DAYS}"
 )
 _SKIP = _words("more other additional further another odd")
-_LEFT_BOUND = _words("and or but while as after before when with who which that by in from against during "
-                     "than then because if whereas")  # fmt: skip
+_LEFT_BOUND = _words(
+    "and or but while as after before when with who which that by in from against during than"
+)
 _QUOTES = frozenset("\"'“”‘’«»")
 _CLAUSE_PUNCT = frozenset(",;:–—")
-_CLAUSE_RE = re.compile(r"[,;:–—]")
 _CONJ = frozenset({"and", "or", "as well as", "and also", ""})
+_ATTR_VERBS = _words("said says say reported reports reporting told stated confirmed announced noted added "
+                     "quoted disclosed revealed claimed claims claim")  # fmt: skip
 _ATTR_STOP = _words("with and or but that which who whom in on at to into from by for as after before while "
-                    "when is are was were be been being will would than because since where if then so "
-                    "not are said says")  # fmt: skip
+                    "when is are was were be been being will would than because since where if then so not")  # fmt: skip
 _PRONOUNS = _words("it he she they we i you who which that this these those there")
-_PRE_VERB_SKIP = _words("also further later earlier has have had reportedly on today yesterday night "
-                        "morning evening late " + _DAYS)  # fmt: skip
-_OVER_PREV = [
-    [w] for w in "handed hand hands handing taken take takes took turned turn turning won win".split()
-]
+_PRE_VERB_SKIP = _words(
+    f"also further later earlier has have had reportedly on today yesterday night late {_DAYS}"
+)
+_OVER_PREV = _words("handed hand hands handing taken take takes took turned turn turning won win")
+_CUE_TRIGGERS = _words(
+    f"{_MONTHS} ago earlier later before previous previously last past recent batch similar"
+)
 
-_SMALL_VALUES = {w: i + 1 for i, w in enumerate(
-    "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen".split())}  # fmt: skip
-_SMALL_VALUES.update({w: 20 + 10 * i for i, w in enumerate("twenty thirty forty fifty sixty seventy "
-                                                          "eighty ninety".split())})  # fmt: skip
-_SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9, "lakh": 10**5,
-           "lac": 10**5, "crore": 10**7, "mn": 10**6, "bn": 10**9, "dozen": 12}  # fmt: skip
+_SMALL_WORDS = ("one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+                "sixteen seventeen eighteen nineteen").split()  # fmt: skip
+_TENS_WORDS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+_SMALL_VALUES = {w: i + 1 for i, w in enumerate(_SMALL_WORDS)} | {
+    w: 20 + 10 * i for i, w in enumerate(_TENS_WORDS)
+}
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9, "lakh": 10**5, "lac": 10**5,
+           "crore": 10**7, "mn": 10**6, "bn": 10**9, "dozen": 12}  # fmt: skip
 _VAGUE = {"dozens": (24, 99), "scores": (40, 199), "hundreds": (200, 999), "thousands": (2000, 99_999),
           "millions": (2 * 10**6, 99_999_999), "tens of thousands": (20_000, 99_999),
           "hundreds of thousands": (200_000, 999_999), "tens of millions": (2 * 10**7, 99_999_999),
@@ -160,18 +181,16 @@ _QUAL_KIND = _table(
     min="at_least no_fewer_than no_less_than a_minimum_of",
     gt="more_than over above upwards_of in_excess_of well_over just_over",
     near="nearly almost close_to just_under just_below",
-    approx="about around approximately approx. roughly some an_estimated estimated",
     upto="up_to as_many_as a_maximum_of at_most no_more_than",
     lt="fewer_than less_than under below",
-)
+)  # anything else ("about", "some", ...) is approximate
 
-_UNIT = "one|two|three|four|five|six|seven|eight|nine"
-_SMALL = (rf"(?:(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)(?:[-\s](?:{_UNIT})\b)?|ten|"
-          rf"eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|{_UNIT})\b")  # fmt: skip
+_UNIT = "|".join(_SMALL_WORDS[:9])
+_SMALL = rf"(?:(?:{'|'.join(_TENS_WORDS)})(?:[-\s](?:{_UNIT})\b)?|{'|'.join(_SMALL_WORDS[9:])}|{_UNIT})\b"
 _SCALE = r"(?:hundred|thousand|million|billion|lakh|lac|crore)\b"
 _WORDNUM = rf"(?:(?:{_SMALL}|an?)\s+{_SCALE}(?:[\s-]+(?:and\s+)?(?:{_SCALE}|{_SMALL}))*|{_SMALL})"
-_DIG = (r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\d,.]?\d)(?!:\d)"
-        r"(?:\s*(?:million|billion|thousand|hundred|lakh|lac|crore|mn|bn)\b|%|(?:km|kms|kg)\b)?(?![^\W\d_])")  # fmt: skip
+_DIG = (r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\d,.]?\d)(?!:\d)(?:\s*(?:million|billion|thousand|hundred"
+        r"|lakh|lac|crore|mn|bn)\b|%|(?:km|kms|kg)\b)?(?![^\W\d_])")  # fmt: skip
 _VAGUE_RE = (r"(?:(?:tens|hundreds)\s+of\s+(?:thousands|millions)|dozens|scores|hundreds|thousands|millions"
              r"|(?:several|a\s+few|a\s+couple\s+of|few|half\s+a)\s+(?:dozen|hundred|thousand|million)"
              r"|an?\s+dozen|dozen)\b")  # fmt: skip
@@ -180,49 +199,49 @@ _QUAL = (r"at\s+least|no\s+(?:fewer|less|more)\s+than|a\s+(?:minimum|maximum)\s+
          r"|more\s+than|over|above|upwards\s+of|in\s+excess\s+of|nearly|almost|close\s+to|just\s+(?:under"
          r"|below)|about|around|approximately|approx\.|roughly|some|an\s+estimated|estimated|up\s+to"
          r"|as\s+many\s+as|at\s+most|(?:fewer|less)\s+than|under|below")  # fmt: skip
+_LB = r"(?<![\w@#/.:\-])"
 _FIG_RE = re.compile(
-    rf"(?<![\w@#/.:\-])(?:(?P<q>{_QUAL})\s+)?(?:between\s+(?P<b1>{_NUM})\s+and\s+(?P<b2>{_NUM})"
-    rf"|(?P<n1>{_NUM})(?:(?:\s*[-–—]\s*|\s+to\s+|\s+or\s+)(?P<n2>{_NUM}))?)"
-    r"(?P<p>\s*\+|-plus\b|\s+plus\b|\s+or\s+more\b)?",
+    rf"{_LB}(?:(?P<q>{_QUAL})\s+)?(?:between\s+(?P<b1>{_NUM})\s+and\s+(?P<b2>{_NUM})|(?P<n1>{_NUM})"
+    rf"(?:(?:\s*[-–—]\s*|\s+to\s+|\s+or\s+)(?P<n2>{_NUM}))?)(?P<p>\s*\+|-plus\b|\s+plus\b|\s+or\s+more\b)?",
     re.I,
 )
-_A_RE = re.compile(r"\b(?:an?)(?=\s+[^\W\d_])", re.I)
-_OF_AFTER = re.compile(r"\s+of\b", re.I)
+_CORE_WORDS = [*_SMALL_VALUES, *_SCALES, *_VAGUE, "tens", "several", "few", "half"]
+_CORE_RE = re.compile(rf"\d+|\b{_trie(w for w in _CORE_WORDS if ' ' not in w)}\b", re.I)
+_TAIL_RE = re.compile(rf"{_LB}(?:(?:{_QUAL})\s+)?(?:between\s+)?(?:an?\s+|a\s+couple\s+of\s+)?$", re.I)
+_W = r"\s+([^\W\d_][\w’'-]*)"
+_A_RE = re.compile(rf"\b(?:an?)(?={_W}(?:{_W})?(?:{_W})?)", re.I)
 _MON = (r"(?:January|February|March|April|May|June|July|August|September|October|November|December"
         r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)\b\.?")  # fmt: skip
 _MON_BEFORE = re.compile(rf"\b{_MON}\s*$")
 _MON_AFTER = re.compile(rf"(?:st|nd|rd|th)?\s+(?:of\s+)?{_MON}")
 _CLOCK_AFTER = re.compile(r"\s*(?:PST|PKT|GMT|UTC|IST|AFT|hrs\b|[ap]\.m\.|[ap]m\b)", re.I)
-_REF_BEFORE = re.compile(r"\b(?:No|Nos|Article|Section|Clause|Chapter|Resolution|Page|Phase|Gate|Sector"
-                         r"|Route|Flight|Vol|Act|Rule|Level)\.?\s*$")  # fmt: skip
+_REF_BEFORE = re.compile(r"\b(?:No|Nos|Article|Section|Clause|Chapter|Resolution|Page|Phase|Gate|Sector|Route"
+                         r"|Flight|Vol|Act|Rule|Level)\.?\s*$")  # fmt: skip
 _MONEY_BEFORE = re.compile(r"(?:\$|US\$|€|£|\bRs\.?|\bPKR|\bUSD|\bAFN|\bAfs?\.?)\s*$")
 _AGE_BEFORE = re.compile(r"\b(?:aged|ages?\s+of)\s+$", re.I)
 _PERCENT_AFTER = re.compile(r"\s*(?:%|per\s*cent\b|percent\b)", re.I)
+_OF_AFTER = re.compile(r"\s+of\b", re.I)
 _INCL_BEFORE = re.compile(r"(?:including|incl\.|among\s+them|among\s+whom|of\s+whom|of\s+them)[\s,:]*$", re.I)
 _OF_WHOM_AFTER = re.compile(r"\s+of\s+(?:whom|them)\b", re.I)
 _CUE_DATE = re.compile(
     rf"\b(?:(?i:earlier|later)\s+(?i:in|on|this)\s+(?:(?i:early|mid|late)[-\s]+)?(?:{_MON}(?:\s+\d{{1,2}}\b)?"
     rf"|(?i:week|month|year))|(?i:on|in|since)\s+(?:(?i:early|mid|late)[-\s]+)?{_MON}(?:\s+\d{{1,2}}\b)?"
-    rf"(?:,?\s+\d{{4}}\b)?|(?i:on)\s+\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MON}(?:,?\s+\d{{4}}\b)?|(?i:in|since)\s+(?:19|20)\d\d\b"
-    r"|(?i:last|the\s+previous|the\s+past)\s+(?i:week|month|year|weekend)\b"
+    rf"(?:,?\s+\d{{4}}\b)?|(?i:on)\s+\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MON}(?:,?\s+\d{{4}}\b)?"
+    r"|(?i:in|since)\s+(?:19|20)\d\d\b|(?i:last|the\s+previous|the\s+past)\s+(?i:week|month|year|weekend)\b"
     r"|(?i:the\s+(?:day|night|week)\s+(?:before|earlier)|the\s+previous\s+day)"
     r"|(?i:(?:a|an|one|two|three|four|five|six|\d+)\s+(?:days?|weeks?|months?|years?)\s+(?:ago|earlier))"
     r"|(?i:in\s+recent\s+(?:days|weeks|months|years)))"
 )
-_FULL_MONTH_DOT = re.compile(r"(?<=[a-z]{4})\.$")  # "earlier in July." -> "earlier in July"
 _CUE_MARK = re.compile(r"\b(?i:another\s+batch|(?:a\s+)?similar\s+(?:incident|case)|previously"
                        r"|previous\s+(?:batch|incident|group)|earlier\s+batch)\b")  # fmt: skip
-_ATTR_VERB = re.compile(r"\b(?:said|says|say|reported|reports|reporting|told|stated|confirmed|announced|noted"
-                        r"|added|quoted|disclosed|revealed|claim(?:ed|s)?\b(?!\s+(?:the\s+)?(?:lives?|life"
-                        r"|responsibility)))\b", re.I)  # fmt: skip
-_ACCORDING = re.compile(r"\baccording\s+to\s+([^,.;:()\n]+)", re.I)
+_FULL_MONTH_DOT = re.compile(r"(?<=[A-Za-z]{4})\.$")  # "earlier in July." -> "earlier in July"
+_CLAUSE_RE = re.compile(r"[,;:–—]")
 _TOKEN_RE = re.compile(r"(?:[A-Za-z]\.){2,}|[^\W\d_]+(?:['’\-][^\W\d_]+)*|\d+(?:[.,]\d+)*|\S")
 _DIGIT_MAP = {0x0660 + i: 0x30 + i for i in range(10)} | {0x06F0 + i: 0x30 + i for i in range(10)}
 
-# sentence splitting
-_TITLES = _words("mr mrs ms dr gen lt col maj capt brig sgt cpl pvt gov sen rep st jr sr prof rev hon "
-                 "adm cdr insp supt dept govt mt vs e.g i.e")  # fmt: skip
-_NUM_ABBR = _words(_MONTHS + " no nos vol art fig pp")
+_TITLES = _words("mr mrs ms dr gen lt col maj capt brig sgt cpl pvt gov sen rep st jr sr prof rev hon adm cdr "
+                 "insp supt dept govt mt vs")  # fmt: skip
+_NUM_ABBR = _words(f"{_MONTHS} no nos vol art fig pp")
 _END_RE = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s|$)")
 _LINE_RE = re.compile(r"[^\n]+")
 
@@ -231,9 +250,8 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     """Sentence spans (start, end) of `text`; newlines are hard breaks, abbreviations do not split."""
     spans: list[tuple[int, int]] = []
     for line in _LINE_RE.finditer(text):
-        a, b = line.span()
-        cur = a
-        for m in _END_RE.finditer(text, a, b):
+        cur, b = line.span()
+        for m in _END_RE.finditer(text, cur, b):
             nxt = m.end()
             while nxt < b and text[nxt].isspace():
                 nxt += 1
@@ -241,13 +259,12 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
                 continue
             if text[m.start()] == ".":
                 j = m.start()
-                while j > a and (text[j - 1].isalnum() or text[j - 1] == "."):
+                while j > cur and (text[j - 1].isalnum() or text[j - 1] == "."):
                     j -= 1
                 word = text[j : m.start()]
-                low = word.lower()
-                if (low in _TITLES or (len(word) == 1 and word.isupper()) or "." in word) or (
-                    low in _NUM_ABBR and nxt < b and text[nxt].isdigit()
-                ):
+                if word.lower() in _TITLES or (len(word) == 1 and word.isupper()) or "." in word:
+                    continue
+                if word.lower() in _NUM_ABBR and nxt < b and text[nxt].isdigit():
                     continue
             spans.append((cur, m.end()))
             cur = m.end()
@@ -263,7 +280,7 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     return out
 
 
-Tok = tuple[int, int, str]
+_Tok = tuple[int, int, str]
 
 
 @dataclass(slots=True)
@@ -303,9 +320,7 @@ def _singular(w: str) -> str:
         return w[:-3] + "y"
     if w.endswith(("ches", "shes", "sses", "xes")):
         return w[:-2]
-    if w.endswith("s") and not w.endswith(("ss", "us", "is")) and len(w) > 2:
-        return w[:-1]
-    return w
+    return w[:-1] if w.endswith("s") and not w.endswith(("ss", "us", "is")) and len(w) > 2 else w
 
 
 def _mod(w: str) -> str:
@@ -314,20 +329,15 @@ def _mod(w: str) -> str:
 
 
 def _value(s: str) -> tuple[float, float, bool, bool]:
-    """(low, high, vague, unit_suffix) of one number expression."""
+    """(low, high, vague, unit-suffix) of one number expression."""
     s = " ".join(s.lower().replace(",", "").split())
     if s in _VAGUE:
-        lo, hi = _VAGUE[s]
-        return float(lo), float(hi), True, False
+        return float(_VAGUE[s][0]), float(_VAGUE[s][1]), True, False
     if s[0].isdigit():
-        m = re.match(r"[\d.]+", s)
-        assert m is not None
-        v, rest = float(m.group()), s[m.end() :].strip()
-        return (
-            (v * _SCALES[rest], v * _SCALES[rest], False, False)
-            if rest in _SCALES
-            else (v, v, False, rest != "")
-        )
+        digits = s.rstrip("abcdefghijklmnopqrstuvwxyz% ")
+        v, rest = float(digits), s[len(digits) :].strip()
+        scale = _SCALES.get(rest, 1)
+        return v * scale, v * scale, False, rest not in _SCALES and rest != ""
     for few, (f_lo, f_hi) in _FEW.items():
         if s.startswith(few + " ") and s[len(few) + 1 :] in _SCALES:
             scale = _SCALES[s[len(few) + 1 :]]
@@ -352,55 +362,52 @@ def _qualify(kind: str, lo: float, hi: float | None) -> tuple[float, float | Non
         return (lo + 1 if lo.is_integer() else lo * 1.0001), None
     if kind == "near":
         return 0.9 * lo, hi
-    if kind == "approx":
-        return 0.85 * lo, None if hi is None else 1.15 * hi
     if kind == "upto":
         return 0.0, hi
-    top = lo if hi is None else hi
-    return 0.0, (top - 1 if top.is_integer() else top * 0.9999)
+    if kind == "lt":
+        top = lo if hi is None else hi
+        return 0.0, (top - 1 if top.is_integer() else top * 0.9999)
+    return 0.85 * lo, None if hi is None else 1.15 * hi
 
 
-def _chunk(toks: list[Tok], i: int) -> list[int]:
-    """Token indices of the noun-phrase words starting at token i (stops at function words/verbs)."""
+def _chunk(toks: list[_Tok], i: int) -> list[int]:
+    """Token indices of the noun-phrase words from token i on; ends at function words, verbs, a plural."""
     out: list[int] = []
     n = len(toks)
     while i < n and len(out) < 6:
         w = toks[i][2]
-        if not _is_word(w):
+        if not _is_word(w) or w in _STOP:
             break
         if w in _SKIP:
             i += 1
             continue
-        if w in _STOP:
-            break
         if w in _EVENT or (w.endswith(("ed", "ly")) and _singular(w) not in _LEX and w not in _BG):
             nxt = toks[i + 1][2] if i + 1 < n else "."
             if out or not _is_word(nxt) or nxt in _STOP or nxt in _EVENT:
                 break
         out.append(i)
         i += 1
+        nw = _norm(w)
+        if _IRREG.get(nw, nw) != nw or (
+            nw.endswith("s") and not nw.endswith(("ss", "us", "is")) and len(nw) > 3
+        ):
+            break  # the head of an English noun phrase is its first plural noun
     while len(out) > 1 and toks[out[-1]][2].endswith("ing"):
         out.pop()
     return out
 
 
 def _noun_phrase(
-    t: str, toks: list[Tok], starts: list[int], pos: int
+    t: str, toks: list[_Tok], starts: list[int], pos: int
 ) -> tuple[str, str, tuple[str, ...], int, bool, str | None]:
-    """(counted, category, modifiers, np_end, background-unit, modifier-event) for a number ending at pos."""
+    """(counted, category, modifiers, np_end, background-unit, modifier-event) after a number ending at pos."""
     i, n = bisect_left(starts, pos), len(toks)
     if i + 1 < n and toks[i][2] == "-" and toks[i][0] == pos and toks[i + 1][0] == pos + 1:
         word = toks[i + 1][2]
         if _is_word(word):  # "2,600-kilometer", "12-year-old", "46-member"
             head = _singular(word.split("-")[0])
-            return (
-                head,
-                _LEX.get(head, "other"),
-                (),
-                toks[i + 1][1],
-                head in _BG or word.endswith("old"),
-                None,
-            )
+            bg = head in _BG or word.endswith("old")
+            return head, _LEX.get(head, "other"), (), toks[i + 1][1], bg, None
     if i < n and toks[i][2] == "of":
         i += 1
         while i < n and toks[i][2] in ("the", "these", "those", "its", "their", "whom", "them"):
@@ -414,7 +421,7 @@ def _noun_phrase(
     mods = [_mod(w) for w in words[:-1]]
     bg = category == "other" and any(_singular(w) in _BG for w in words)
     np_end, k = toks[idx[-1]][1], idx[-1] + 1
-    if k < n and toks[k][2] in ("of", "from"):
+    if k < n and toks[k][2] in ("of", "from"):  # "members of the Afghan forces", "soldiers from Afghanistan"
         j = k + 1
         while j < n and toks[j][2] in ("the", "its", "their"):
             j += 1
@@ -425,7 +432,7 @@ def _noun_phrase(
             mods += [_mod(w) for w in sub_words[:-1]] + [_mod(w) for w in sub_words[-1:] if w in _NATIONS]
             np_end = toks[sub[-1]][1]
         elif sub and all(
-            w in _NATIONS or toks[x][2] != t[toks[x][0] : toks[x][1]] for x, w in zip(sub, sub_words)
+            w in _NATIONS or not t[toks[x][0]].islower() for x, w in zip(sub, sub_words, strict=True)
         ):
             mods += [_mod(w) for w in sub_words if w in _NATIONS]
             np_end = toks[sub[-1]][1]
@@ -433,14 +440,17 @@ def _noun_phrase(
     return counted, category, tuple(dict.fromkeys(mods)), np_end, bg, mod_event
 
 
-def _draft(t: str, toks: list[Tok], starts: list[int], m: re.Match[str], s0: int) -> _Draft | None:
-    start, end = m.start(), m.end()
-    gd = m.groupdict()
-    q = gd.get("q")
-    is_a = "n1" not in gd
+def _draft(t: str, toks: list[_Tok], starts: list[int], m: re.Match[str], s0: int) -> _Draft | None:
+    """A figure from a _FIG_RE or _A_RE match, or None when the number is no figure (date, year, ...)."""
+    start, end, gd = m.start(), m.end(), m.groupdict()
+    q, is_a = gd.get("q"), "n1" not in gd
     core, core2 = (m.group(), None) if is_a else (gd["n1"], gd["n2"]) if gd["n1"] else (gd["b1"], gd["b2"])
-    if q and q.lower() == "over" and t[max(s0, start - 12) : start].lower().split()[-1:] in _OVER_PREV:
-        q, start = None, m.start("n1") if gd["n1"] else m.start("b1")
+    if (
+        q
+        and q.lower() == "over"
+        and t[max(s0, start - 12) : start].lower().split()[-1:] in ([w] for w in _OVER_PREV)
+    ):
+        q, start = None, m.start("n1") if gd["n1"] else m.start("b1")  # "handed over 46 soldiers"
     plain = core.isdigit()
     before, after = t[max(s0, start - 14) : start], t[end : end + 16]
     if plain and (
@@ -457,8 +467,7 @@ def _draft(t: str, toks: list[Tok], starts: list[int], m: re.Match[str], s0: int
     high: float | None = hi
     if core2:
         lo2, hi2, _, _ = _value(core2)
-        bg = bg or lo2 < lo
-        high = max(hi, hi2)
+        bg, high = bg or lo2 < lo, max(hi, hi2)
     if gd.get("p"):
         high = None
     if q:
@@ -469,7 +478,7 @@ def _draft(t: str, toks: list[Tok], starts: list[int], m: re.Match[str], s0: int
     return _Draft(round(lo, 4), high, start, end, np_end, counted, category, mods, bg, vague, mod_ev)
 
 
-def _event_at(toks: list[Tok], k: int) -> str | None:
+def _event_at(toks: list[_Tok], k: int) -> str | None:
     w = toks[k][2]
     prev = toks[k - 1][2] if k > 0 else ""
     nxt = toks[k + 1][2] if k + 1 < len(toks) else ""
@@ -486,60 +495,63 @@ def _event_at(toks: list[Tok], k: int) -> str | None:
     return _EVENT.get(w)
 
 
-def _left_event(toks: list[Tok], k: int) -> str | None:
+def _left_event(toks: list[_Tok], k: int) -> str | None:
     seen = 0
     while k >= 0 and seen < 4:
         w = toks[k][2]
-        if w in _QUOTES:
-            k -= 1
-            continue
-        if not _is_word(w) or w in _LEFT_BOUND:
-            return None
-        if ev := _event_at(toks, k):
-            return ev
-        seen, k = seen + 1, k - 1
+        if w not in _QUOTES:
+            if not _is_word(w) or w in _LEFT_BOUND:
+                return None
+            if ev := _event_at(toks, k):
+                return ev
+            seen += 1
+        k -= 1
     return None
 
 
 def _right_event(
-    toks: list[Tok], starts: list[int], k: int, stop: int, skips: list[tuple[int, int]]
+    toks: list[_Tok], starts: list[int], k: int, stop: int, skips: list[tuple[int, int]]
 ) -> str | None:
     def scan(a: int, b: int) -> str | None:
         for x in range(a, b):
-            s, _, w = toks[x]
-            if w in _CLAUSE_PUNCT:
+            if toks[x][2] in _CLAUSE_PUNCT:
                 return None
-            if any(p <= s < q for p, q in skips):
-                continue
-            if ev := _event_at(toks, x):
+            if not any(p <= toks[x][0] < q for p, q in skips) and (ev := _event_at(toks, x)):
                 return ev
         return None
 
     b = bisect_left(starts, stop)
-    if k < b and toks[k][2] == ",":
+    if k < b and toks[k][2] == ",":  # skip ", including five officers," / ", fleeing ...," first
         close = next((x for x in range(k + 1, b) if toks[x][2] == ","), b)
         return scan(close + 1, b) or scan(k + 1, close)
     return scan(k, b)
 
 
-def _attribution(t: str, toks: list[Tok], starts: list[int], s0: int, s1: int) -> str | None:
+def _attribution(t: str, toks: list[_Tok]) -> str | None:
     """Who the sentence says gave its figures: "according to X", "X said/reported/claimed ..."."""
-    m = _ACCORDING.search(t, s0, s1)
-    if m:
-        return " ".join(m.group(1).split()[:8]) or None
-    for v in _ATTR_VERB.finditer(t, s0, s1):
-        last = bisect_left(starts, v.start()) - 1
-        while last >= 0 and toks[last][2] in _PRE_VERB_SKIP:
+    words = [tk[2] for tk in toks]
+    for k in range(len(words) - 2):
+        if words[k] == "according" and words[k + 1] == "to":
+            j = k + 2
+            while j < len(words) and j - k < 10 and words[j][0].isalnum():
+                j += 1
+            if j > k + 2:
+                return t[toks[k + 2][0] : toks[j - 1][1]]
+    for v, w in enumerate(words):
+        if w not in _ATTR_VERBS or (
+            w.startswith("claim") and {"lives", "life", "responsibility"} & set(words[v + 1 : v + 3])
+        ):
+            continue
+        last = v - 1
+        while last >= 0 and words[last] in _PRE_VERB_SKIP:
             last -= 1
-        if last > 0 and toks[last][2] == ",":  # "A Pakistani official, who spoke ..., said"
-            c = next((x for x in range(last - 1, -1, -1) if toks[x][2] == ","), -1)
-            last = c - 1 if c > 0 and toks[c + 1][2] in ("who", "which", "speaking", "talking") else last
+        if last > 0 and words[last] == ",":  # "A Pakistani official, who spoke ..., said"
+            c = next((x for x in range(last - 1, -1, -1) if words[x] == ","), -1)
+            last = c - 1 if c > 0 and words[c + 1] in ("who", "which", "speaking", "talking") else last
         k = last
-        while k >= 0 and last - k < 6 and _is_word(toks[k][2]) and toks[k][2] not in _ATTR_STOP:
-            if toks[k][2] in _PRONOUNS:
-                break
+        while k >= 0 and last - k < 6 and _is_word(words[k]) and words[k] not in _ATTR_STOP | _PRONOUNS:
             k -= 1
-        if k + 1 <= last:
+        if k + 1 <= last and not (k >= 0 and words[k] in _PRONOUNS and k == last):
             return t[toks[k + 1][0] : toks[last][1]]
     return None
 
@@ -549,22 +561,25 @@ def _cue_ok(t: str, ds: list[_Draft], family: set[int | None], d: _Draft, pos: i
     a = max((m.end() for m in _CLAUSE_RE.finditer(t, s0, pos)), default=s0)
     m = _CLAUSE_RE.search(t, pos, s1)
     b = m.start() if m else s1
-    if a <= d.start < b:
-        return True
-    return not any(a <= e.start < b for x, e in enumerate(ds) if x not in family)
+    return a <= d.start < b or not any(a <= e.start < b for x, e in enumerate(ds) if x not in family)
 
 
-def _link(t: str, toks: list[Tok], starts: list[int], ds: list[_Draft], s0: int, s1: int) -> None:
+def _link(t: str, toks: list[_Tok], starts: list[int], ds: list[_Draft], s0: int, s1: int) -> None:
     """Set part_of, event and time cue of the drafts of one sentence."""
     for k, d in enumerate(ds):
         if not d.bg and (
             _INCL_BEFORE.search(t, max(s0, d.start - 30), d.start) or _OF_WHOM_AFTER.match(t, d.end)
         ):
             d.parent = next((p for p in range(k - 1, -1, -1) if not ds[p].bg and ds[p].parent is None), None)
-    cues = [(0, m) for m in _CUE_DATE.finditer(t, s0, s1)] + [(1, m) for m in _CUE_MARK.finditer(t, s0, s1)]
     main = [k for k, d in enumerate(ds) if not d.bg and d.parent is None]
-    # a cue belongs to the figure on its side of the last clause comma between two neighbouring figures
-    bounds = [s0]
+    if not main:
+        return
+    cues: list[tuple[int, re.Match[str]]] = []
+    if any(w in _CUE_TRIGGERS or (len(w) == 4 and w.isdigit()) for _, _, w in toks):
+        cues = [(0, m) for m in _CUE_DATE.finditer(t, s0, s1)] + [
+            (1, m) for m in _CUE_MARK.finditer(t, s0, s1)
+        ]
+    bounds = [s0]  # a cue belongs to the figure on its side of the last clause comma between two figures
     for p in range(1, len(main)):
         gap_start, gap_end = ds[main[p - 1]].np_end, ds[main[p]].start
         bounds.append(max((m.end() for m in _CLAUSE_RE.finditer(t, gap_start, gap_end)), default=gap_end))
@@ -587,9 +602,9 @@ def _link(t: str, toks: list[Tok], starts: list[int], ds: list[_Draft], s0: int,
         a, b, stop, skips = regions[d.parent if d.parent is not None else k]
         own = _left_event(toks, bisect_left(starts, d.start) - 1)
         own = own or _right_event(toks, starts, bisect_left(starts, d.np_end), stop, skips) or d.mod_event
-        d.event = ds[d.parent].event or own if d.parent is not None else own
+        d.event = (ds[d.parent].event or own) if d.parent is not None else own
         family = {k, d.parent} | {
-            x for x, c in enumerate(ds) if c.parent in (k, d.parent) and c.parent is not None
+            x for x, c in enumerate(ds) if c.parent is not None and c.parent in (k, d.parent)
         }
         best = min(
             (
@@ -607,22 +622,49 @@ def _link(t: str, toks: list[Tok], starts: list[int], ds: list[_Draft], s0: int,
 def extract_figures(text: str) -> list[Figure]:
     """Every figure in `text`, in text order, background ones included and flagged."""
     t = text.translate(_DIGIT_MAP)
+    spans = split_sentences(t)
+    sent_starts = [a for a, _ in spans]
+    by_sentence: dict[int, list[re.Match[str]]] = {}
+    last_end = -1
+    for c in _CORE_RE.finditer(t):  # cheap scan for number words/digits, then the full pattern around each
+        p = c.start()
+        si = bisect_right(sent_starts, p) - 1
+        if p < last_end or si < 0 or p >= spans[si][1]:
+            continue
+        s0, s1 = spans[si]
+        tail = _TAIL_RE.search(t, max(s0, p - 28), p)
+        m = _FIG_RE.match(t, tail.start(), s1) if tail else None
+        m = m if m and m.end() > p else _FIG_RE.match(t, p, s1)
+        if m:
+            by_sentence.setdefault(si, []).append(m)
+            last_end = m.end()
+    for m in _A_RE.finditer(t):
+        si = bisect_right(sent_starts, m.start()) - 1
+        if (
+            si >= 0
+            and m.end() <= spans[si][1]
+            and any(g and _singular(g.lower()) in _LEX for g in m.groups())
+        ):
+            found = by_sentence.setdefault(si, [])
+            if not any(f.start() <= m.start() < f.end() for f in found):
+                found.append(m)
     out: list[Figure] = []
-    for s0, s1 in split_sentences(t):
+    for si in sorted(by_sentence):
+        s0, s1 = spans[si]
         toks = [(m.start(), m.end(), m.group().lower()) for m in _TOKEN_RE.finditer(t, s0, s1)]
         starts = [tk[0] for tk in toks]
-        ds = [d for m in _FIG_RE.finditer(t, s0, s1) if (d := _draft(t, toks, starts, m, s0))]
-        taken = [(d.start, d.end) for d in ds]
-        for m in _A_RE.finditer(t, s0, s1):
-            if not any(a <= m.start() < b for a, b in taken) and (d := _draft(t, toks, starts, m, s0)):
-                ds.append(d)
-        ds.sort(key=lambda d: d.start)
+        ds = sorted(
+            (d for m in by_sentence[si] if (d := _draft(t, toks, starts, m, s0)) is not None),
+            key=lambda d: d.start,
+        )
+        if not ds:
+            continue
         _link(t, toks, starts, ds, s0, s1)
-        attr = _attribution(t, toks, starts, s0, s1) if ds else None
-        base = len(out)
+        attr, base = _attribution(t, toks), len(out)
         for d in ds:
+            parent = None if d.parent is None else base + d.parent
             out.append(Figure(
                 d.low, d.high, text[d.start : d.end].strip(), d.counted, d.category, d.mods, d.event, attr,
-                d.time_cue, d.bg, None if d.parent is None else base + d.parent, d.start, d.end, s0, s1,
+                d.time_cue, d.bg, parent, d.start, d.end, s0, s1,
             ))  # fmt: skip
     return out

@@ -1,0 +1,312 @@
+"""The read-only query CLI (issue 5): `query`, `tables`, `rows`, `search`, `conflicts`, `changes`, `feeds`,
+on a store made by the real `ingest` of the seed reports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import pty
+import re
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from bot import store
+from bot.cli import cli
+from bot.models import AlertDraft, Evidence
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = ROOT.parent / "shared" / "corpus" / "seeds"
+RUNAWAY = "with recursive c(x) as (select 1 union all select x + 1 from c) select count(*) from c"
+
+
+def _header(path: Path) -> dict[str, str]:
+    head, _, _ = path.read_text(encoding="utf-8").partition("\n---\n")
+    return {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in head.splitlines())}
+
+
+def _seeds_naming(word: str) -> set[str]:
+    """URLs of the seed reports whose title or text names `word` (case-insensitive, whole word)."""
+    pattern = re.compile(rf"\b{word}\b", re.IGNORECASE)
+    return {_header(p)["url"] for p in SEEDS.glob("*.txt") if pattern.search(p.read_text(encoding="utf-8"))}
+
+
+def _clean_env() -> dict[str, str]:
+    """The environment without Slack settings, so `ingest` can never post anywhere."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "BORDERWATCH_DB"))}
+
+
+@pytest.fixture(scope="module")
+def seeds_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store made by running the real CLI's `ingest` on the seed reports."""
+    if not SEEDS.is_dir():
+        pytest.skip(f"no seed corpus at {SEEDS}")
+    db = tmp_path_factory.mktemp("seeds") / "borderwatch.db"
+    files = [str(p) for p in sorted(SEEDS.glob("*.txt"))]
+    subprocess.run([sys.executable, "-m", "bot", "-q", "--db", str(db), "ingest", "--no-deliver", *files],
+                   cwd=ROOT, env=_clean_env(), check=True, capture_output=True)  # fmt: skip
+    return db
+
+
+@pytest.fixture
+def scratch_db(seeds_db: Path, tmp_path: Path) -> Path:
+    """A copy of the seeds' store that a test may add rows to."""
+    copy = tmp_path / "borderwatch.db"
+    with sqlite3.connect(seeds_db) as src, sqlite3.connect(copy) as dst:
+        src.backup(dst)
+    return copy
+
+
+def run(db: Path, *args: str) -> click.testing.Result:
+    return CliRunner().invoke(cli, ["--db", str(db), *args])
+
+
+def count(db: Path, sql: str) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute(sql).fetchone()[0])
+
+
+# --- query -------------------------------------------------------------------------------------------
+
+
+def test_query_json(seeds_db: Path) -> None:
+    result = run(seeds_db, "query", "select url, source from articles order by url")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)  # JSON when stdout is not a terminal
+    assert rows == sorted(
+        ({"url": h["url"], "source": h["source"]} for h in map(_header, SEEDS.glob("*.txt"))), key=lambda r: r["url"]
+    )
+
+
+def test_query_csv_with_named_parameter(seeds_db: Path) -> None:
+    al_jazeera = next(h for h in map(_header, SEEDS.glob("*.txt")) if h["source"] == "Al Jazeera")
+    result = run(seeds_db, "query", "select url, title from articles where source = :source", "-p", "source",
+                 "Al Jazeera", "--csv")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert list(csv.reader(io.StringIO(result.stdout))) == [["url", "title"], [al_jazeera["url"], al_jazeera["title"]]]
+
+
+def test_query_table_and_nl(seeds_db: Path) -> None:
+    table = run(seeds_db, "query", "select id, source from articles order by id", "--table")
+    assert table.exit_code == 0
+    lines = table.stdout.splitlines()
+    assert "id" in lines[1] and "source" in lines[1] and "━" in lines[0]
+    assert [line for line in lines if "Voice of America" in line]
+    nl = run(seeds_db, "query", "select id from articles order by id", "--nl")
+    assert [json.loads(line) for line in nl.stdout.splitlines()] == [{"id": i} for i in range(1, 6)]
+
+
+def test_query_prints_a_table_on_a_terminal(seeds_db: Path) -> None:
+    main, child = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "--db", str(seeds_db), "query", "select count(*) as n from articles"],
+                            stdout=child, stderr=subprocess.PIPE, cwd=ROOT)  # fmt: skip
+    os.close(child)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(main)
+    assert proc.wait(timeout=60) == 0, proc.stderr.read() if proc.stderr else ""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", out.decode())  # without the terminal's bold
+    assert "┃ n" in text and "│ 5" in text and not text.lstrip().startswith("[")
+
+
+def test_delete_is_refused_and_deletes_nothing(seeds_db: Path) -> None:
+    result = run(seeds_db, "query", "delete from articles")
+    assert result.exit_code == 1
+    assert result.stderr == "Error: attempt to write a readonly database\n"
+    assert count(seeds_db, "select count(*) from articles") == 5
+
+
+def test_attach_is_refused(seeds_db: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other.db"
+    result = run(seeds_db, "query", f"attach database '{other}' as other")
+    assert result.exit_code == 1 and result.stderr.startswith("Error: too many attached databases")
+    assert not other.exists()
+
+
+def test_bad_sql_gives_sqlites_message_on_one_line(seeds_db: Path) -> None:
+    result = run(seeds_db, "query", "selec * from articles")
+    assert result.exit_code == 1
+    assert result.stderr == 'Error: near "selec": syntax error\n'
+    assert result.stdout == ""
+
+
+def test_missing_parameter_is_an_error(seeds_db: Path) -> None:
+    result = run(seeds_db, "query", "select * from articles where id = :id")
+    assert result.exit_code == 1
+    assert result.stderr == "Error: You did not supply a value for binding parameter :id.\n"
+
+
+def test_runaway_query_is_stopped_by_the_time_limit(seeds_db: Path) -> None:
+    result = run(seeds_db, "query", RUNAWAY, "--timeout", "0.2")
+    assert result.exit_code == 1
+    assert result.stderr == "Error: query stopped after the 0.2s time limit (raise it with --timeout)\n"
+
+
+# --- tables and rows ---------------------------------------------------------------------------------
+
+
+def test_tables_with_counts_and_columns(seeds_db: Path) -> None:
+    result = run(seeds_db, "tables", "--counts", "--columns", "--json")
+    assert result.exit_code == 0, result.output
+    tables = {row["table"]: row for row in json.loads(result.stdout)}
+    assert tables["articles"]["count"] == 5 and "canonical_url" in tables["articles"]["columns"]
+    assert {"incidents", "claims", "alerts", "feeds", "articles_fts"} <= set(tables)
+    assert "articles_fts_data" not in tables  # FTS shadow tables are noise
+    csv_out = run(seeds_db, "tables", "--columns", "--csv").stdout
+    assert "incident_keys,\"key, incident_id\"" in csv_out.splitlines()
+
+
+def test_rows_where_order_limit(seeds_db: Path) -> None:
+    headers = sorted(map(_header, SEEDS.glob("*.txt")), key=lambda h: datetime.fromisoformat(h["published"]))
+    result = run(seeds_db, "rows", "articles", "--where", "published >= :t", "-p", "t", "2021-07-26T07:00:00+00:00",
+                 "-o", "published desc", "--limit", "2", "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert [r["url"] for r in json.loads(result.stdout)] == [headers[-1]["url"], headers[-2]["url"]]
+    missing = run(seeds_db, "rows", "nope")
+    assert missing.exit_code == 1 and missing.stderr == "Error: no such table: nope\n"
+
+
+# --- search ------------------------------------------------------------------------------------------
+
+
+def test_search_finds_the_reports_naming_chitral(seeds_db: Path) -> None:
+    expected = _seeds_naming("Chitral")
+    assert expected  # the seeds name it (4 of 5 today)
+    result = run(seeds_db, "search", "Chitral", "--json")
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)
+    assert {r["url"] for r in found} == expected
+    assert all("**chitral**" in r["snippet"].lower() for r in found)
+
+
+def test_search_filters(seeds_db: Path) -> None:
+    expected = _seeds_naming("Chitral")
+    headers = {h["url"]: h for h in map(_header, SEEDS.glob("*.txt"))}
+
+    def urls(*args: str) -> set[str]:
+        result = run(seeds_db, "search", "Chitral", *args, "--json")
+        assert result.exit_code == 0, result.output
+        return {r["url"] for r in json.loads(result.stdout)}
+
+    assert urls("--source", "al jazeera") == {u for u in expected if headers[u]["source"] == "Al Jazeera"}
+    cut = datetime(2021, 7, 26, 7, 0, tzinfo=UTC)
+    before = {u for u in expected if datetime.fromisoformat(headers[u]["published"]) <= cut}
+    assert before and before != expected
+    assert urls("--until", cut.isoformat()) == before
+    assert urls("--since", "2021-07-26T07:00:01Z") == expected - before
+    assert urls("--since", "2021-07-25", "--until", "2021-07-26") == expected  # a bare --until date: the whole day
+    with sqlite3.connect(seeds_db) as conn:
+        url, incident = conn.execute("select url, incident_id from articles where url in (%s) limit 1"
+                                     % ",".join("?" * len(expected)), sorted(expected)).fetchone()  # fmt: skip
+    assert url in urls("--incident", str(incident))
+
+
+def test_search_syntax_error_suggests_quote(seeds_db: Path) -> None:
+    result = run(seeds_db, "search", '"Chitral')
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: ") and result.stderr.endswith("(add --quote to search the words as typed)\n")
+    quoted = run(seeds_db, "search", '"Chitral', "--quote", "--json")
+    assert quoted.exit_code == 0 and {r["url"] for r in json.loads(quoted.stdout)} == _seeds_naming("Chitral")
+
+
+def test_sqlite_utils_search_works_on_the_store(seeds_db: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "sqlite_utils", "search", str(seeds_db), "articles", "Chitral",
+                          "-c", "url"], check=True, capture_output=True, text=True).stdout  # fmt: skip
+    assert {r["url"] for r in json.loads(out)} == _seeds_naming("Chitral")
+
+
+# --- conflicts, changes, feeds -----------------------------------------------------------------------
+
+
+def _evidence(db: Path, article_id: int, quote: str) -> Evidence:
+    with sqlite3.connect(db) as conn:
+        url, source, published = conn.execute(
+            "select url, source, published from articles where id = ?", [article_id]
+        ).fetchone()
+    return Evidence(url, source, published, quote)
+
+
+def test_conflicts_show_both_sides(scratch_db: Path) -> None:
+    sides = (_evidence(scratch_db, 4, "the crossing was confirmed"), _evidence(scratch_db, 5, "not true"))
+    db = store.open_db(scratch_db)
+    store.record_alert(db, AlertDraft("position_conflict", 4, "Positions differ", sides, "conflict:1"), datetime.now(UTC))
+    store.record_alert(db, AlertDraft("status_change", 4, "Returned", sides[1:], "change:1"), datetime.now(UTC))
+    db.close()
+    result = run(scratch_db, "conflicts", "--json")
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(result.stdout)
+    a, b = sides
+    assert (row["kind"], row["incident_id"], row["summary"]) == ("position_conflict", 4, "Positions differ")
+    assert (row["a_source"], row["a_quote"], row["a_url"]) == (a.source, a.quote, a.url)
+    assert (row["b_source"], row["b_quote"], row["b_url"]) == (b.source, b.quote, b.url)
+    assert json.loads(run(scratch_db, "conflicts", "--incident", "3", "--json").stdout) == []
+
+
+def test_changes_since_duration_and_date(scratch_db: Path) -> None:
+    now = datetime.now(UTC)
+    db = store.open_db(scratch_db)
+    change = (_evidence(scratch_db, 5, "have been returned"),)
+    store.record_alert(db, AlertDraft("status_change", 5, "Soldiers returned", change, "change:2"), now)
+    store.record_alert(db, AlertDraft("figure_conflict", 5, "Figures differ", change * 2, "conflict:2"), now)
+    db.close()
+    recent = run(scratch_db, "changes", "--since", "30m", "--json")
+    assert recent.exit_code == 0, recent.output
+    assert [(r["kind"], r["summary"], r["url"]) for r in json.loads(recent.stdout)] == [
+        ("status_change", "Soldiers returned", change[0].url)
+    ]
+    with sqlite3.connect(scratch_db) as conn:
+        late = [r[0] for r in conn.execute("select summary from alerts where kind = 'new_incident' "
+                                           "and created >= '2021-07-26T10:00:00+00:00' order by created")]  # fmt: skip
+    since_date = json.loads(run(scratch_db, "changes", "--since", "2021-07-26T10:00", "--json").stdout)
+    assert [r["summary"] for r in since_date] == [*late, "Soldiers returned"]
+    bad = run(scratch_db, "changes", "--since", "yesterday")
+    assert bad.exit_code == 1 and bad.stderr == "Error: not a duration (30m, 2h, 1d) or an ISO date: 'yesterday'\n"
+
+
+def test_feeds_health(scratch_db: Path) -> None:
+    db = store.open_db(scratch_db)
+    feed_id, state = store.load_feed_state(db, "VOA", "http://127.0.0.1:9/voa.xml")
+    store.save_feed_state(db, feed_id, state, datetime.now(UTC), 200, 3, False)
+    db.close()
+    result = run(scratch_db, "feeds", "--json")
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(result.stdout)
+    assert (row["name"], row["health"], row["polls"], row["articles"]) == ("VOA", "ok", 1, 0)
+
+
+# --- help --------------------------------------------------------------------------------------------
+
+
+def _all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], click.Command]]:
+    found: list[tuple[tuple[str, ...], click.Command]] = []
+    for name, command in group.commands.items():
+        found.append(((*prefix, name), command))
+        if isinstance(command, click.Group):
+            found += _all_commands(command, (*prefix, name))
+    return found
+
+
+def test_every_command_has_help() -> None:
+    commands = _all_commands(cli)
+    assert {"query", "tables", "rows", "search", "conflicts", "changes", "feeds", "serve"} <= {p[0] for p, _ in commands}
+    for path, command in commands:
+        result = CliRunner().invoke(cli, [*path, "--help"])
+        assert result.exit_code == 0, path
+        summary = command.get_short_help_str()
+        assert command.help and summary, f"{' '.join(path)} has no help text"
+        assert summary.rstrip(".").rstrip("…").strip()[:30] in " ".join(result.output.split()), path
