@@ -5,10 +5,10 @@ BIN := $(VENV)/bin
 
 .PHONY: demo test check install run bench clean
 
-$(BIN)/borderwatch: pyproject.toml
+$(BIN)/borderwatch: pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,web]"
 	touch $(BIN)/borderwatch
 
 install: $(BIN)/borderwatch

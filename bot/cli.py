@@ -205,6 +205,9 @@ def slack_test(obj: Context) -> None:
     else:
         click.echo(f"Slack ok ({result.mode}): team {result.team}, bot {result.bot}; "
                    f"test message posted to {result.channel}, ts {result.ts}")  # fmt: skip
+    if result.missing_scopes:
+        click.echo(f"warning: the token lacks {', '.join(result.missing_scopes)}: without them a send "
+                   "interrupted by a crash cannot be checked (see config/slack-app-manifest.yaml)", err=True)  # fmt: skip
 
 
 @contextmanager
@@ -563,7 +566,19 @@ def search(
 def conflicts(obj: Context, incident_id: int | None, limit: int, fmt: str | None) -> None:
     """Conflicts between reports (*_conflict alerts), newest first, with both sides' source, quote and URL."""
     with _reading(obj) as db:
-        _emit(query.list_conflicts(db, incident_id, limit), fmt)
+        result = query.list_conflicts(db, incident_id, limit)
+    chosen = choose_format(fmt)
+    if chosen != "table":
+        emit_rows(result.rows, result.columns, chosen)
+        return
+
+    def side(row: dict[str, Any], s: str) -> str:  # 15 columns are unreadable on a terminal: one cell a side
+        claim = f"{row[s + '_claim']}\n" if row[s + "_claim"] else ""
+        return f"{claim}{row[s + '_source']}: \u201c{row[s + '_quote']}\u201d\n{row[s + '_url']}"
+
+    rows = [{"id": r["id"], "kind": r["kind"], "incident_id": r["incident_id"], "summary": r["summary"],
+             "side_a": side(r, "a"), "side_b": side(r, "b")} for r in result.rows]  # fmt: skip
+    emit_rows(rows, ["id", "kind", "incident_id", "summary", "side_a", "side_b"], chosen)
 
 
 @cli.command()

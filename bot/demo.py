@@ -66,6 +66,33 @@ def render_rss(
     return "\n".join(parts).encode("utf-8")
 
 
+def render_atom(items: Sequence[Item], base_url: str, title: str = "Loopback News") -> bytes:
+    """An Atom 1.0 document whose links point at this server's article pages (full text in `content`)."""
+    updated = max((i.entry.published for i in items if i.entry.published), default=None)
+    parts = [
+        '<?xml version="1.0" encoding="utf-8"?>',
+        '<feed xmlns="http://www.w3.org/2005/Atom">',
+        f"<title>{html.escape(title)}</title><id>{html.escape(base_url)}/</id>",
+        f'<link rel="self" href="{html.escape(base_url)}/atom.xml"/>',
+        f"<updated>{updated.isoformat() if updated else '1970-01-01T00:00:00+00:00'}</updated>",
+    ]
+    for item in items:
+        entry = item.entry
+        stamp = entry.published.isoformat() if entry.published else "1970-01-01T00:00:00+00:00"
+        parts.append(
+            "<entry>"
+            f"<title>{html.escape(entry.title)}</title>"
+            f'<link rel="alternate" href="{html.escape(base_url)}/articles/{item.slug}.html"/>'
+            f"<id>{html.escape(entry.link)}</id><updated>{stamp}</updated><published>{stamp}</published>"
+            f"<author><name>{html.escape(entry.source)}</name></author>"
+            f"<source><title>{html.escape(entry.source)}</title></source>"
+            f'<content type="text">{html.escape(item.body)}</content>'
+            "</entry>"
+        )
+    parts.append("</feed>")
+    return "\n".join(parts).encode("utf-8")
+
+
 def render_page(item: Item) -> bytes:
     """A plain article page for one item."""
     paragraphs = "".join(f"<p>{html.escape(p.strip())}</p>" for p in item.body.split("\n") if p.strip())

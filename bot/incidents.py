@@ -27,6 +27,8 @@ WINDOW = timedelta(days=4)
 JOIN_THRESHOLD = 1.0
 FAR_APART_KM = 150.0
 SAME_PLACE_KM = 60.0
+#: Incident types that can be one event told from two sides.
+FIGHTING = frozenset({"clash", "retaliation", "infiltration", "airstrike", "attack"})
 #: Sides between which a difference of position is a conflict.
 SIDES = frozenset({"pakistan", "afghanistan", "militant", "international"})
 EVENT_LABELS = {
@@ -117,11 +119,13 @@ def match_score(
     """How well a report fits an incident; None when it cannot be the same incident."""
     if abs(published - profile.last_published) > WINDOW:
         return None
-    if claims.event is not None and profile.event is not None and claims.event != profile.event:
-        return None
     place = _place_score(places, profile.places, gazetteer)
     if place is None:
         return None
+    if claims.event is not None and profile.event is not None and claims.event != profile.event:
+        # One side's "clash" is the other's "retaliation": kin types join only where a place agrees.
+        if not ({claims.event, profile.event} <= FIGHTING and place > 0):
+            return None
     similarity = _jaccard(claims.words, profile.words)
     if claims.event is None or profile.event is None:
         # No type to agree on: only a shared place and much shared wording will do.
@@ -194,39 +198,58 @@ def detect_changes(
     return [d for d in drafts if not (d.dedupe_key in seen or seen.add(d.dedupe_key))]  # type: ignore[func-returns-value]
 
 
+def _hours_apart(a: StoredClaim, b: StoredClaim) -> float:
+    try:
+        first, second = (
+            datetime.fromisoformat(a.evidence.published),
+            datetime.fromisoformat(b.evidence.published),
+        )
+    except ValueError:
+        return 0.0
+    return abs((second - first).total_seconds()) / 3600
+
+
+def _is_revision(old: StoredClaim, new: StoredClaim, opposing: bool) -> bool:
+    """A later figure from the same camp (same source, or same side hours later), or a toll that rose."""
+    if opposing:
+        return False
+    later = _hours_apart(old, new) >= 1.0
+    if old.source_key == new.source_key:
+        return True
+    if old.side and old.side == new.side:
+        return later
+    rising = new.key.startswith(("killed:", "injured:")) and (new.low or 0) > (old.high or old.low or 0)
+    return rising and later
+
+
 def _figure_alerts(
     incident_id: int, earlier: Sequence[StoredClaim], new: Sequence[StoredClaim]
 ) -> list[AlertDraft]:
     drafts: list[AlertDraft] = []
     for claim in new:
-        for old in earlier:
+        for old in reversed(earlier):  # the latest earlier value first
             if old.type != "figure" or old.key != claim.key:
                 continue
             if _overlap(claim.low or 0.0, claim.high, old.low or 0.0, old.high):
-                continue
+                break  # agrees with the latest word on it
             opposing = old.side != claim.side and {old.side, claim.side} <= SIDES
             if (old.vague or claim.vague) and not opposing:
                 continue
             a, b = value_text(old.low, old.high, old.value), value_text(claim.low, claim.high, claim.value)
             label = claim.label or claim.key
-            revises = old.source_key == claim.source_key or (
-                claim.key.startswith(("killed:", "injured:"))
-                and (claim.low or 0) > (old.high or old.low or 0)
-                and not opposing
-            )
-            if revises:
+            if _is_revision(old, claim, opposing):
                 drafts.append(
                     AlertDraft(
                         "figure_change",
                         incident_id,
                         f"Figure changed: {label} {a} → {b} ({_who(claim)})",
                         (old.evidence, claim.evidence),
-                        f"figure_change:{incident_id}:{claim.key}:{a}->{b}",
+                        f"figure_change:{incident_id}:{claim.key}:{old.low}-{old.high}->{claim.low}-{claim.high}",
                         {"measure": label, "sides": [_side(old, a), _side(claim, b)]},
                     )
                 )
             else:
-                pair = "|".join(sorted((a, b)))
+                pair = "|".join(sorted((f"{old.low}-{old.high}", f"{claim.low}-{claim.high}")))
                 drafts.append(
                     AlertDraft(
                         "figure_conflict",

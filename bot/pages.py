@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import httpx
-import trafilatura
 
 from bot.feeds import FetchError, Limits, read_limited
 from bot.netguard import check_scheme
@@ -11,6 +10,8 @@ from bot.netguard import check_scheme
 
 def extract_main_text(html: bytes | str, url: str | None = None) -> str | None:
     """The main text of an HTML page (boilerplate removed), or None when trafilatura finds none."""
+    import trafilatura  # imported here: it is slow to import and only page fetching needs it
+
     text = trafilatura.extract(
         html, url=url, include_comments=False, include_tables=False, favor_precision=True, deduplicate=True
     )

@@ -173,11 +173,13 @@ def run_datasette(db_path: Path, host: str = "127.0.0.1", port: int = 8001) -> i
 
         previous = signal.signal(signal.SIGTERM, _forward)
         try:
-            return process.wait()
+            status = process.wait()
         except KeyboardInterrupt:  # the terminal sent SIGINT to Datasette too
-            return process.wait()
+            status = process.wait()
         finally:
             signal.signal(signal.SIGTERM, previous)
             if process.poll() is None:
                 process.terminate()
                 process.wait()
+    # Uvicorn shuts down cleanly on SIGTERM/SIGINT, then re-raises the signal: that is a normal stop.
+    return 0 if status in (-signal.SIGTERM, -signal.SIGINT) else status

@@ -55,6 +55,7 @@ class SlackState:
     """Everything the server stores and records."""
 
     token: str = TOKEN
+    scopes: str = "chat:write,chat:write.public,channels:history,groups:history,channels:read,groups:read"
     channels: dict[str, str] = field(default_factory=lambda: dict(CHANNELS))
     not_in: set[str] = field(default_factory=set)
     messages: list[dict[str, Any]] = field(default_factory=list)
@@ -75,7 +76,9 @@ class SlackServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.httpd.daemon_threads = True
         self.httpd.slack = self  # type: ignore[attr-defined]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     def __enter__(self) -> SlackServer:
         self.thread.start()
@@ -109,10 +112,18 @@ class SlackServer:
         return [c for c in self.state.calls if c.method == method]
 
     def parents(self, channel: str | None = None) -> list[dict[str, Any]]:
-        return [m for m in self.state.messages if not m.get("thread_ts") and (channel is None or m["channel"] == channel)]
+        return [
+            m
+            for m in self.state.messages
+            if not m.get("thread_ts") and (channel is None or m["channel"] == channel)
+        ]
 
     def replies(self, channel: str | None = None) -> list[dict[str, Any]]:
-        return [m for m in self.state.messages if m.get("thread_ts") and (channel is None or m["channel"] == channel)]
+        return [
+            m
+            for m in self.state.messages
+            if m.get("thread_ts") and (channel is None or m["channel"] == channel)
+        ]
 
     # -- the Web API
 
@@ -168,7 +179,9 @@ class SlackServer:
         if blocks and (len(blocks) > 50 or any(len(t) > 3000 for t in _section_texts(blocks))):
             return {"ok": False, "error": "invalid_blocks"}
         thread_ts = params.get("thread_ts")
-        if thread_ts and not any(m["ts"] == thread_ts and m["channel"] == channel for m in self.state.messages):
+        if thread_ts and not any(
+            m["ts"] == thread_ts and m["channel"] == channel for m in self.state.messages
+        ):
             return {"ok": False, "error": "thread_not_found"}
         metadata = params.get("metadata")
         if isinstance(metadata, str):
@@ -229,7 +242,10 @@ class SlackServer:
         return self._page([_public(m, metadata) for m in thread], params, "messages")
 
     def _api_conversations_list(self, params: dict[str, Any]) -> dict[str, Any]:
-        channels = [{"id": cid, "name": name, "is_private": cid.startswith("G")} for name, cid in self.state.channels.items()]
+        channels = [
+            {"id": cid, "name": name, "is_private": cid.startswith("G")}
+            for name, cid in self.state.channels.items()
+        ]
         return self._page(channels, params, "channels")
 
 
@@ -250,7 +266,9 @@ def _public(message: dict[str, Any], with_metadata: bool) -> dict[str, Any]:
 
 
 def _section_texts(blocks: list[dict[str, Any]]) -> list[str]:
-    return [b["text"]["text"] for b in blocks if b.get("type") == "section" and isinstance(b.get("text"), dict)]
+    return [
+        b["text"]["text"] for b in blocks if b.get("type") == "section" and isinstance(b.get("text"), dict)
+    ]
 
 
 def text_fields(value: Any) -> list[str]:
@@ -308,7 +326,9 @@ class _Handler(BaseHTTPRequestHandler):
             call.fault = fault.kind if fault else None
             if fault and fault.kind == "429":
                 call.status = 429
-                self._answer(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(fault.retry_after)})
+                self._answer(
+                    429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(fault.retry_after)}
+                )
                 return
             if fault and fault.kind == "500":
                 call.status = 500
@@ -329,7 +349,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault and fault.kind == "slow":
             server.stopping.wait(fault.delay)
-        self._answer(200, answer)
+        self._answer(200, answer, {"X-OAuth-Scopes": server.state.scopes} if method == "auth.test" else None)
 
     def _webhook(self, server: SlackServer, path: str, params: dict[str, Any]) -> None:
         with server.lock:
@@ -360,7 +380,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer_text(self, status: int, text: str, headers: dict[str, str] | None = None) -> None:
         self._answer_bytes(status, text.encode(), "text/plain; charset=utf-8", headers)
 
-    def _answer_bytes(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None) -> None:
+    def _answer_bytes(
+        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None
+    ) -> None:
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)

@@ -31,7 +31,14 @@ def test_01_members_including_officers() -> None:
     assert (a.event, a.attribution, a.time_cue, a.background, a.part_of) == (
         "crossed", "The statement", None, False, None,
     )  # fmt: skip
-    assert (b.low, b.high, b.counted, b.category, b.event, b.part_of) == (5, 5, "officer", "security", "crossed", 0)
+    assert (b.low, b.high, b.counted, b.category, b.event, b.part_of) == (
+        5,
+        5,
+        "officer",
+        "security",
+        "crossed",
+        0,
+    )
     assert b.attribution == "The statement"
     assert s[a.start : a.end] == "46" and (a.sentence_start, a.sentence_end) == (0, len(s))
 
@@ -57,7 +64,12 @@ def test_03_similar_incident_time_cue() -> None:
     )
     assert phrases(s) == ["35"]
     f = fig(s, "35")
-    assert (f.counted, f.modifiers, f.time_cue, f.attribution) == ("soldier", ("afghan",), "on July 1", "the statement")
+    assert (f.counted, f.modifiers, f.time_cue, f.attribution) == (
+        "soldier",
+        ("afghan",),
+        "on July 1",
+        "the statement",
+    )
     assert f.event == "refuge"
 
 
@@ -107,7 +119,13 @@ def test_08_at_least_fled() -> None:
     )
     assert phrases(s) == ["At least 46"]
     f = fig(s, "At least 46")
-    assert (f.low, f.high, f.counted, f.category, f.modifiers) == (46, None, "soldier", "security", ("afghan",))
+    assert (f.low, f.high, f.counted, f.category, f.modifiers) == (
+        46,
+        None,
+        "soldier",
+        "security",
+        ("afghan",),
+    )
     assert (f.event, f.attribution) == ("fled", "Pakistani officials")
 
 
@@ -128,7 +146,12 @@ def test_10_another_batch_earlier_in_july() -> None:
         "process, similar to the case of another batch of 35 soldiers earlier in July."
     )
     f = fig(s, "35")
-    assert (f.counted, f.time_cue, f.attribution, f.background) == ("soldier", "earlier in July", "The Pakistan army", False)
+    assert (f.counted, f.time_cue, f.attribution, f.background) == (
+        "soldier",
+        "earlier in July",
+        "The Pakistan army",
+        False,
+    )
 
 
 def test_11_security_forces_refuge() -> None:
@@ -151,7 +174,12 @@ def test_12_in_early_july() -> None:
     )
     assert phrases(s) == ["35"]
     f = fig(s, "35")
-    assert (f.counted, f.category, f.time_cue, f.attribution) == ("force", "security", "in early July", "The Pakistani army")
+    assert (f.counted, f.category, f.time_cue, f.attribution) == (
+        "force",
+        "security",
+        "in early July",
+        "The Pakistani army",
+    )
 
 
 def test_13_years_of_presence() -> None:
@@ -180,7 +208,12 @@ def test_15_strikes_killed_people() -> None:
     )
     assert phrases(s) == ["46"]
     f = fig(s, "46")
-    assert (f.counted, f.category, f.event, f.attribution) == ("person", "civilian", "killed", "A Taliban spokesman")
+    assert (f.counted, f.category, f.event, f.attribution) == (
+        "person",
+        "civilian",
+        "killed",
+        "A Taliban spokesman",
+    )
 
 
 def test_16_civilians_reported_killed() -> None:
@@ -189,7 +222,13 @@ def test_16_civilians_reported_killed() -> None:
         "Afghanistan's Paktika province."
     )
     f = fig(s, "46")
-    assert (f.counted, f.category, f.event, f.attribution, f.start) == ("civilian", "civilian", "killed", None, 0)
+    assert (f.counted, f.category, f.event, f.attribution, f.start) == (
+        "civilian",
+        "civilian",
+        "killed",
+        None,
+        0,
+    )
 
 
 def test_17_million_afghans_deadline_not_a_figure() -> None:
@@ -199,7 +238,13 @@ def test_17_million_afghans_deadline_not_a_figure() -> None:
     )
     assert phrases(s) == ["1.7 million"]
     f = fig(s, "1.7 million")
-    assert (f.low, f.high, f.counted, f.category, f.attribution) == (1_700_000, 1_700_000, "afghan", "migrant", None)
+    assert (f.low, f.high, f.counted, f.category, f.attribution) == (
+        1_700_000,
+        1_700_000,
+        "afghan",
+        "migrant",
+        None,
+    )
     assert len(split_sentences(s)) == 1
 
 
@@ -215,7 +260,13 @@ def test_18_queue_and_crossings() -> None:
         2000, 99_999, "person", False, None, None,
     )  # fmt: skip
     assert (km.background, km.counted) == (True, "kilometer")
-    assert (n.low, n.high, n.counted, n.event, n.time_cue) == (29_000, None, "person", "crossed", "the day before")
+    assert (n.low, n.high, n.counted, n.event, n.time_cue) == (
+        29_000,
+        None,
+        "person",
+        "crossed",
+        "the day before",
+    )
     assert n.attribution == th.attribution == "border officials"
 
 
@@ -244,9 +295,27 @@ def test_21_martyred_and_terrorists_with_bombers() -> None:
         "killed as an attack on Bannu…"
     )
     a, b, c = extract_figures(s)
-    assert (a.phrase, a.counted, a.category, a.event, a.part_of) == ("Five", "soldier", "security", "killed", None)
-    assert (b.phrase, b.counted, b.category, b.event, b.part_of) == ("16", "terrorist", "militant", "killed", None)
-    assert (c.phrase, c.counted, c.category, c.event, c.part_of) == ("four", "bomber", "militant", "killed", 1)
+    assert (a.phrase, a.counted, a.category, a.event, a.part_of) == (
+        "Five",
+        "soldier",
+        "security",
+        "killed",
+        None,
+    )
+    assert (b.phrase, b.counted, b.category, b.event, b.part_of) == (
+        "16",
+        "terrorist",
+        "militant",
+        "killed",
+        None,
+    )
+    assert (c.phrase, c.counted, c.category, c.event, c.part_of) == (
+        "four",
+        "bomber",
+        "militant",
+        "killed",
+        1,
+    )
 
 
 def test_22_martyrdom_of_one_soldier() -> None:
@@ -291,34 +360,71 @@ def test_27_repatriated_dozens() -> None:
     )
     assert phrases(s) == ["dozens"]
     f = fig(s, "dozens")
-    assert (f.counted, f.modifiers, f.event, f.attribution) == ("soldier", ("afghan",), "returned", "Pakistan")
+    assert (f.counted, f.modifiers, f.event, f.attribution) == (
+        "soldier",
+        ("afghan",),
+        "returned",
+        "Pakistan",
+    )
 
 
 @pytest.mark.parametrize(
     ("text", "phrase", "expected"),
     [
-        ("Two Pakistani soldiers were killed in the attack.", "Two", (2, 2, "soldier", ("pakistani",), "killed")),
-        ("The blast hit a convoy, killing 23 Pakistani soldiers.", "23", (23, 23, "soldier", ("pakistani",), "killed")),
+        (
+            "Two Pakistani soldiers were killed in the attack.",
+            "Two",
+            (2, 2, "soldier", ("pakistani",), "killed"),
+        ),
+        (
+            "The blast hit a convoy, killing 23 Pakistani soldiers.",
+            "23",
+            (23, 23, "soldier", ("pakistani",), "killed"),
+        ),
         ("The death toll rose to 58 on Tuesday.", "58", (58, 58, "person", (), "killed")),
         ("A bomb went off in Quetta, injuring 29 others.", "29", (29, 29, "person", (), "injured")),
-        ("Forces killed ten Afghan Taliban fighters.", "ten", (10, 10, "fighter", ("afghan", "taliban"), "killed")),
+        (
+            "Forces killed ten Afghan Taliban fighters.",
+            "ten",
+            (10, 10, "fighter", ("afghan", "taliban"), "killed"),
+        ),
         ("Police arrested a dozen suspects.", "a dozen", (12, 12, "suspect", (), "arrested")),
-        ("There are 2,500-3,500 US soldiers in the country.", "2,500-3,500", (2500, 3500, "soldier", ("us",), None)),
+        (
+            "There are 2,500-3,500 US soldiers in the country.",
+            "2,500-3,500",
+            (2500, 3500, "soldier", ("us",), None),
+        ),
         ("Some 7,000 NATO troops remain.", "Some 7,000", (5950, 8050, "troop", ("nato",), None)),
         ("۴۶ Afghan soldiers crossed the border.", "۴۶", (46, 46, "soldier", ("afghan",), "crossed")),
-        ("More than 1,000 refugees were deported.", "More than 1,000", (1001, None, "refugee", (), "deported")),
+        (
+            "More than 1,000 refugees were deported.",
+            "More than 1,000",
+            (1001, None, "refugee", (), "deported"),
+        ),
         ("Up to 300 families were displaced.", "Up to 300", (0, 300, "family", (), "displaced")),
         ("Fewer than 40 migrants returned.", "Fewer than 40", (0, 39, "migrant", (), "returned")),
         ("About 20 to 30 men were detained.", "About 20 to 30", (17, 34.5, "man", (), "detained")),
         ("Between 20 and 30 refugees fled.", "Between 20 and 30", (20, 30, "refugee", (), "fled")),
         ("Two or three children were hurt.", "Two or three", (2, 3, "child", (), "injured")),
-        ("A 500-plus contingent of Afghans surrendered.", "500-plus", (500, None, "contingent", (), "surrendered")),
+        (
+            "A 500-plus contingent of Afghans surrendered.",
+            "500-plus",
+            (500, None, "contingent", (), "surrendered"),
+        ),
         ("Forty-six soldiers crossed over.", "Forty-six", (46, 46, "soldier", (), "crossed")),
         ("Forty six soldiers crossed over.", "Forty six", (46, 46, "soldier", (), "crossed")),
         ("Half a million Afghans have left.", "Half a million", (500_000, 500_000, "afghan", (), None)),
-        ("Tens of thousands of refugees returned.", "Tens of thousands", (20_000, 99_999, "refugee", (), "returned")),
+        (
+            "Tens of thousands of refugees returned.",
+            "Tens of thousands",
+            (20_000, 99_999, "refugee", (), "returned"),
+        ),
         ("Several hundred people were displaced.", "Several hundred", (300, 900, "person", (), "displaced")),
-        ("Thirteen Khawarij terrorists were sent to hell.", "Thirteen", (13, 13, "terrorist", ("khawarij",), "killed")),
+        (
+            "Thirteen Khawarij terrorists were sent to hell.",
+            "Thirteen",
+            (13, 13, "terrorist", ("khawarij",), "killed"),
+        ),
         ("Officials said 60 more civilians died.", "60", (60, 60, "civilian", (), "killed")),
         ("Forces handed over 46 Afghan soldiers.", "46", (46, 46, "soldier", ("afghan",), "returned")),
         ("A soldier was killed in Kurram.", "A", (1, 1, "soldier", (), "killed")),
@@ -334,7 +440,12 @@ def test_values_and_nouns(text: str, phrase: str, expected: tuple[object, ...]) 
 
 def test_headline_attribution_claim() -> None:
     f = fig("58 Pakistani soldiers killed, Taliban claim", "58")
-    assert (f.counted, f.modifiers, f.event, f.attribution) == ("soldier", ("pakistani",), "killed", "Taliban")
+    assert (f.counted, f.modifiers, f.event, f.attribution) == (
+        "soldier",
+        ("pakistani",),
+        "killed",
+        "Taliban",
+    )
 
 
 def test_according_to_and_two_clauses() -> None:
@@ -348,7 +459,10 @@ def test_attribution_skips_relative_clause_and_pronouns() -> None:
     s = "A Pakistani official, who spoke on condition of anonymity, said two soldiers were wounded."
     assert fig(s, "two").attribution == "A Pakistani official"
     assert fig("He said 12 people were wounded.", "12").attribution is None
-    assert fig("The Taliban claimed responsibility for the attack that killed 12 police.", "12").attribution is None
+    assert (
+        fig("The Taliban claimed responsibility for the attack that killed 12 police.", "12").attribution
+        is None
+    )
 
 
 def test_time_cue_stays_in_its_clause() -> None:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -82,7 +83,8 @@ def test_query_json(seeds_db: Path) -> None:
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)  # JSON when stdout is not a terminal
     assert rows == sorted(
-        ({"url": h["url"], "source": h["source"]} for h in map(_header, SEEDS.glob("*.txt"))), key=lambda r: r["url"]
+        ({"url": h["url"], "source": h["source"]} for h in map(_header, SEEDS.glob("*.txt"))),
+        key=lambda r: r["url"],
     )
 
 
@@ -91,7 +93,10 @@ def test_query_csv_with_named_parameter(seeds_db: Path) -> None:
     result = run(seeds_db, "query", "select url, title from articles where source = :source", "-p", "source",
                  "Al Jazeera", "--csv")  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert list(csv.reader(io.StringIO(result.stdout))) == [["url", "title"], [al_jazeera["url"], al_jazeera["title"]]]
+    assert list(csv.reader(io.StringIO(result.stdout))) == [
+        ["url", "title"],
+        [al_jazeera["url"], al_jazeera["title"]],
+    ]
 
 
 def test_query_table_and_nl(seeds_db: Path) -> None:
@@ -106,8 +111,16 @@ def test_query_table_and_nl(seeds_db: Path) -> None:
 
 def test_query_prints_a_table_on_a_terminal(seeds_db: Path) -> None:
     main, child = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "--db", str(seeds_db), "query", "select count(*) as n from articles"],
-                            stdout=child, stderr=subprocess.PIPE, cwd=ROOT)  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "bot",
+        "--db",
+        str(seeds_db),
+        "query",
+        "select count(*) as n from articles",
+    ]
+    proc = subprocess.Popen(command, stdout=child, stderr=subprocess.PIPE, cwd=ROOT)
     os.close(child)
     out = b""
     while True:
@@ -168,7 +181,7 @@ def test_tables_with_counts_and_columns(seeds_db: Path) -> None:
     assert {"incidents", "claims", "alerts", "feeds", "articles_fts"} <= set(tables)
     assert "articles_fts_data" not in tables  # FTS shadow tables are noise
     csv_out = run(seeds_db, "tables", "--columns", "--csv").stdout
-    assert "incident_keys,\"key, incident_id\"" in csv_out.splitlines()
+    assert 'incident_keys,"key, incident_id"' in csv_out.splitlines()
 
 
 def test_rows_where_order_limit(seeds_db: Path) -> None:
@@ -209,17 +222,22 @@ def test_search_filters(seeds_db: Path) -> None:
     assert before and before != expected
     assert urls("--until", cut.isoformat()) == before
     assert urls("--since", "2021-07-26T07:00:01Z") == expected - before
-    assert urls("--since", "2021-07-25", "--until", "2021-07-26") == expected  # a bare --until date: the whole day
+    assert (
+        urls("--since", "2021-07-25", "--until", "2021-07-26") == expected
+    )  # a bare --until date: the whole day
     with sqlite3.connect(seeds_db) as conn:
-        url, incident = conn.execute("select url, incident_id from articles where url in (%s) limit 1"
-                                     % ",".join("?" * len(expected)), sorted(expected)).fetchone()  # fmt: skip
-    assert url in urls("--incident", str(incident))
+        incident_of = dict(conn.execute("select url, incident_id from articles"))
+    incident = incident_of[_header(SEEDS / "04_al-jazeera.txt")["url"]]
+    assert urls("--incident", str(incident)) == {u for u in expected if incident_of[u] == incident}
+    assert urls("--incident", str(max(incident_of.values()) + 1)) == set()
 
 
 def test_search_syntax_error_suggests_quote(seeds_db: Path) -> None:
     result = run(seeds_db, "search", '"Chitral')
     assert result.exit_code == 1
-    assert result.stderr.startswith("Error: ") and result.stderr.endswith("(add --quote to search the words as typed)\n")
+    assert result.stderr.startswith("Error: ") and result.stderr.endswith(
+        "(add --quote to search the words as typed)\n"
+    )
     quoted = run(seeds_db, "search", '"Chitral', "--quote", "--json")
     assert quoted.exit_code == 0 and {r["url"] for r in json.loads(quoted.stdout)} == _seeds_naming("Chitral")
 
@@ -233,49 +251,90 @@ def test_sqlite_utils_search_works_on_the_store(seeds_db: Path) -> None:
 # --- conflicts, changes, feeds -----------------------------------------------------------------------
 
 
-def _evidence(db: Path, article_id: int, quote: str) -> Evidence:
+def _evidence(db: Path, url: str, quote: str) -> Evidence:
     with sqlite3.connect(db) as conn:
-        url, source, published = conn.execute(
-            "select url, source, published from articles where id = ?", [article_id]
+        source, published = conn.execute(
+            "select source, published from articles where url = ?", [url]
         ).fetchone()
     return Evidence(url, source, published, quote)
 
 
+def _incident_of(db: Path, url: str) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("select incident_id from articles where url = ?", [url]).fetchone()[0])
+
+
+def _alerts(db: Path, where: str, params: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Alerts straight from the file, evidence decoded: what the commands should show."""
+    with sqlite3.connect(db) as conn:
+        conn.row_factory = sqlite3.Row
+        rows = conn.execute(f"select * from alerts where {where} order by created, id", params).fetchall()
+    return [{**dict(r), "evidence": json.loads(r["evidence"])} for r in rows]
+
+
 def test_conflicts_show_both_sides(scratch_db: Path) -> None:
-    sides = (_evidence(scratch_db, 4, "the crossing was confirmed"), _evidence(scratch_db, 5, "not true"))
+    voa, al_jazeera = (_header(SEEDS / n)["url"] for n in ("05_voa.txt", "04_al-jazeera.txt"))
+    incident = _incident_of(scratch_db, voa)
+    sides = (
+        _evidence(scratch_db, al_jazeera, "the crossing was confirmed"),
+        _evidence(scratch_db, voa, "not true"),
+    )
     db = store.open_db(scratch_db)
-    store.record_alert(db, AlertDraft("position_conflict", 4, "Positions differ", sides, "conflict:1"), datetime.now(UTC))
-    store.record_alert(db, AlertDraft("status_change", 4, "Returned", sides[1:], "change:1"), datetime.now(UTC))
+    store.record_alert(
+        db, AlertDraft("position_conflict", incident, "Positions differ", sides, "t:1"), datetime.now(UTC)
+    )
+    store.record_alert(
+        db, AlertDraft("status_change", incident, "Returned", sides[1:], "t:2"), datetime.now(UTC)
+    )
     db.close()
     result = run(scratch_db, "conflicts", "--json")
     assert result.exit_code == 0, result.output
-    [row] = json.loads(result.stdout)
-    a, b = sides
-    assert (row["kind"], row["incident_id"], row["summary"]) == ("position_conflict", 4, "Positions differ")
-    assert (row["a_source"], row["a_quote"], row["a_url"]) == (a.source, a.quote, a.url)
-    assert (row["b_source"], row["b_quote"], row["b_url"]) == (b.source, b.quote, b.url)
-    assert json.loads(run(scratch_db, "conflicts", "--incident", "3", "--json").stdout) == []
+    shown = json.loads(result.stdout)
+    # newest first: ours and any the analysis raised on the seeds
+    expected = sorted(_alerts(scratch_db, "kind glob '*_conflict'"), key=lambda a: -int(a["id"]))
+    assert [r["id"] for r in shown] == [a["id"] for a in expected] and shown[0][
+        "summary"
+    ] == "Positions differ"
+    for row, alert in zip(shown, expected, strict=True):
+        a, b = alert["evidence"][:2]
+        assert (row["a_source"], row["a_quote"], row["a_url"]) == (a["source"], a["quote"], a["url"])
+        assert (row["b_source"], row["b_quote"], row["b_url"]) == (b["source"], b["quote"], b["url"])
+    assert (shown[0]["a_quote"], shown[0]["b_url"]) == ("the crossing was confirmed", voa)
+    assert json.loads(run(scratch_db, "conflicts", "--incident", str(incident + 1000), "--json").stdout) == []
+    table = run(scratch_db, "conflicts", "--incident", str(incident), "--table").stdout  # one cell per side
+    assert (
+        "side_a" in table.splitlines()[1]
+        and "side_b" in table.splitlines()[1]
+        and "Positions differ" in table
+    )
 
 
 def test_changes_since_duration_and_date(scratch_db: Path) -> None:
     now = datetime.now(UTC)
+    voa = _header(SEEDS / "05_voa.txt")["url"]
+    incident = _incident_of(scratch_db, voa)
+    change = (_evidence(scratch_db, voa, "have been returned"),)
     db = store.open_db(scratch_db)
-    change = (_evidence(scratch_db, 5, "have been returned"),)
-    store.record_alert(db, AlertDraft("status_change", 5, "Soldiers returned", change, "change:2"), now)
-    store.record_alert(db, AlertDraft("figure_conflict", 5, "Figures differ", change * 2, "conflict:2"), now)
+    store.record_alert(db, AlertDraft("status_change", incident, "Soldiers returned", change, "t:3"), now)
+    store.record_alert(db, AlertDraft("figure_conflict", incident, "Figures differ", change * 2, "t:4"), now)
     db.close()
     recent = run(scratch_db, "changes", "--since", "30m", "--json")
     assert recent.exit_code == 0, recent.output
     assert [(r["kind"], r["summary"], r["url"]) for r in json.loads(recent.stdout)] == [
-        ("status_change", "Soldiers returned", change[0].url)
+        ("status_change", "Soldiers returned", voa)
     ]
-    with sqlite3.connect(scratch_db) as conn:
-        late = [r[0] for r in conn.execute("select summary from alerts where kind = 'new_incident' "
-                                           "and created >= '2021-07-26T10:00:00+00:00' order by created")]  # fmt: skip
+    since = "2021-07-26T10:00:00+00:00"
+    expected = _alerts(
+        scratch_db, "(kind glob '*_change' or kind = 'new_incident') and created >= ?", (since,)
+    )
+    assert len(expected) > 1  # the seeds' own later alerts, and ours
     since_date = json.loads(run(scratch_db, "changes", "--since", "2021-07-26T10:00", "--json").stdout)
-    assert [r["summary"] for r in since_date] == [*late, "Soldiers returned"]
+    assert [r["id"] for r in since_date] == [a["id"] for a in expected]
     bad = run(scratch_db, "changes", "--since", "yesterday")
-    assert bad.exit_code == 1 and bad.stderr == "Error: not a duration (30m, 2h, 1d) or an ISO date: 'yesterday'\n"
+    assert (
+        bad.exit_code == 1
+        and bad.stderr == "Error: not a duration (30m, 2h, 1d) or an ISO date: 'yesterday'\n"
+    )
 
 
 def test_feeds_health(scratch_db: Path) -> None:
@@ -292,7 +351,9 @@ def test_feeds_health(scratch_db: Path) -> None:
 # --- help --------------------------------------------------------------------------------------------
 
 
-def _all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], click.Command]]:
+def _all_commands(
+    group: click.Group, prefix: tuple[str, ...] = ()
+) -> list[tuple[tuple[str, ...], click.Command]]:
     found: list[tuple[tuple[str, ...], click.Command]] = []
     for name, command in group.commands.items():
         found.append(((*prefix, name), command))
@@ -303,7 +364,9 @@ def _all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tupl
 
 def test_every_command_has_help() -> None:
     commands = _all_commands(cli)
-    assert {"query", "tables", "rows", "search", "conflicts", "changes", "feeds", "serve"} <= {p[0] for p, _ in commands}
+    assert {"query", "tables", "rows", "search", "conflicts", "changes", "feeds", "serve"} <= {
+        p[0] for p, _ in commands
+    }
     for path, command in commands:
         result = CliRunner().invoke(cli, [*path, "--help"])
         assert result.exit_code == 0, path

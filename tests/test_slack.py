@@ -20,8 +20,8 @@ from bot.alerts.outbox import deliver_pending
 from bot.alerts.slack import (
     MAX_BLOCKS,
     SECTION_LIMIT,
-    SlackSink,
     SlackSetupError,
+    SlackSink,
     WebhookSink,
     check_slack,
     make_slack_sink,
@@ -52,7 +52,9 @@ def db(tmp_path):
 
 def make_config(**slack: Any) -> Config:
     slack = {"channel": "#border-desk", "max_per_second": 1000, **slack}
-    return parse_config({"feeds": [], "watch": {"keywords": ["Afghan", "Taliban"]}, "slack": slack}, Path("t.yaml"))
+    return parse_config(
+        {"feeds": [], "watch": {"keywords": ["Afghan", "Taliban"]}, "slack": slack}, Path("t.yaml")
+    )
 
 
 def make_sink(server: SlackServer, db, token: str = TOKEN, timeout: float = 5.0, **slack: Any):
@@ -60,7 +62,9 @@ def make_sink(server: SlackServer, db, token: str = TOKEN, timeout: float = 5.0,
     return make_slack_sink(make_config(**slack), db, env, timeout=timeout)
 
 
-def add_incident(db, incident_id: int, title: str = "Clash at Torkham", place: str = "Torkham", **more: Any) -> None:
+def add_incident(
+    db, incident_id: int, title: str = "Clash at Torkham", place: str = "Torkham", **more: Any
+) -> None:
     db["incidents"].insert({"id": incident_id, "title": title, "place": place, **more}, replace=True)
 
 
@@ -72,7 +76,9 @@ def add_alert(
         Evidence("https://example.org/a", "Dawn", "2025-03-01T09:30:00+05:00", "Officials said 23 soldiers died."),
     )  # fmt: skip
     key = f"{kind}:{incident_id}:{summary}"
-    alert_id = store.record_alert(db, AlertDraft(kind, incident_id, summary, evidence, key, details or {}), now)
+    alert_id = store.record_alert(
+        db, AlertDraft(kind, incident_id, summary, evidence, key, details or {}), now
+    )
     assert alert_id is not None
     return alert_id
 
@@ -88,7 +94,9 @@ def test_first_alert_is_the_parent_and_later_ones_reply_in_its_thread(slack, db)
     add_incident(db, 1, status="ongoing", articles=3, sources=2)
     add_incident(db, 2, title="Deportations from Karachi", place="Karachi")
     first = add_alert(db, "new_incident", 1, "New incident: clash at Torkham")
-    conflict = add_alert(db, "figure_conflict", 1, "Figures conflict: killed soldiers — ISPR 23 vs Taliban 58")
+    conflict = add_alert(
+        db, "figure_conflict", 1, "Figures conflict: killed soldiers — ISPR 23 vs Taliban 58"
+    )
     other = add_alert(db, "new_incident", 2, "New incident: deportations")
     update = add_alert(db, "figure_change", 1, "Figure changed: ISPR now says 25")
     sink = make_sink(slack, db)
@@ -135,9 +143,21 @@ def test_alerts_without_an_incident_stand_alone(slack, db):
 def test_message_shows_headline_sides_sources_quotes_and_links(slack, db):
     add_incident(db, 7)
     evidence = (
-        Evidence("https://example.org/ispr", "ISPR via Dawn", "2025-03-01T09:30:00+05:00", "23 soldiers were martyred"),
-        Evidence("https://example.org/tolo", "TOLOnews", "2025-03-01T11:00:00+04:30", "58 Pakistani soldiers killed"),
-        Evidence("https://example.org/voa", "VOA", "2025-03-01T12:00:00+00:00", "figures could not be verified"),
+        Evidence(
+            "https://example.org/ispr",
+            "ISPR via Dawn",
+            "2025-03-01T09:30:00+05:00",
+            "23 soldiers were martyred",
+        ),
+        Evidence(
+            "https://example.org/tolo",
+            "TOLOnews",
+            "2025-03-01T11:00:00+04:30",
+            "58 Pakistani soldiers killed",
+        ),
+        Evidence(
+            "https://example.org/voa", "VOA", "2025-03-01T12:00:00+00:00", "figures could not be verified"
+        ),
     )
     details = {"place": "Kurram", "sides": [{"label": "ISPR", "value": 23, "sources": 2, "evidence": [0]},
                                             {"label": "Taliban", "value": 58, "sources": 1, "evidence": [1]}]}  # fmt: skip
@@ -152,7 +172,11 @@ def test_message_shows_headline_sides_sources_quotes_and_links(slack, db):
     assert message["text"] == f"{summary} — Kurram"  # the plain fallback
     assert any("Kurram" in t and "incident #7" in t for t in texts)
     ispr = next(t for t in texts if t.startswith("*ISPR: 23*"))
-    assert "2 sources" in ispr and "23 soldiers were martyred" in ispr and "<https://example.org/ispr|article>" in ispr
+    assert (
+        "2 sources" in ispr
+        and "23 soldiers were martyred" in ispr
+        and "<https://example.org/ispr|article>" in ispr
+    )
     assert "_ISPR via Dawn_" in ispr and "2025-03-01 04:30 UTC" in ispr
     taliban = next(t for t in texts if t.startswith("*Taliban: 58*"))
     assert "1 source" in taliban and "TOLOnews" in taliban and "2025-03-01 06:30 UTC" in taliban
@@ -160,11 +184,33 @@ def test_message_shows_headline_sides_sources_quotes_and_links(slack, db):
     assert message["unfurl_links"] is False
 
 
+def test_sides_may_cite_their_evidence_by_url():
+    evidence = [
+        {"url": "https://example.org/a", "source": "Dawn", "published": "", "quote": "ISPR confirms"},
+        {"url": "https://example.org/b", "source": "TOLOnews", "published": "", "quote": "Kabul denies"},
+    ]
+    sides = [
+        {"label": "ISPR", "value": "asserts", "source": "Dawn", "evidence": "https://example.org/a"},
+        {"label": "Kabul", "value": "denies", "source": "TOLOnews", "evidence": "https://example.org/b"},
+    ]
+    alert = {"id": 1, "kind": "position_conflict", "summary": "Positions conflict", "evidence": json.dumps(evidence),
+             "details": json.dumps({"sides": sides})}  # fmt: skip
+    texts = text_fields(render_alert(alert).blocks)
+    assert texts[2].startswith("*ISPR: asserts* · 1 source\n> “ISPR confirms”\n_Dawn_")
+    assert texts[3].startswith("*Kabul: denies* · 1 source\n> “Kabul denies”\n_TOLOnews_")
+    assert len(texts) == 4  # each piece of evidence shown once, under its side
+
+
 def test_untrusted_text_pings_no_one_and_makes_no_link(slack, db):
     hostile = "<!channel> <https://evil.example|click>"
     add_incident(db, 3, title=hostile, place="<!here>")
     evidence = (
-        Evidence("https://evil.example/x|<!everyone>", "<@U0BOSS> & co", "<!date^0^x|y>", f"{hostile} <#C0DESK0001>"),
+        Evidence(
+            "https://evil.example/x|<!everyone>",
+            "<@U0BOSS> & co",
+            "<!date^0^x|y>",
+            f"{hostile} <#C0DESK0001>",
+        ),
         Evidence("javascript:alert(1)", "<!subteam^S1>", "2025-03-01T00:00:00Z", "> quoted & <b>bold</b>"),
     )
     details = {"place": "<!here>", "sides": [{"label": "<!channel>", "value": "<https://evil.example|58>",
@@ -201,7 +247,10 @@ def test_untrusted_text_pings_no_one_and_makes_no_link(slack, db):
 def test_huge_alert_is_cut_to_slacks_limits_and_still_sent(slack, db):
     evidence = tuple(Evidence(f"https://example.org/{i}", "Source " * 50, "2025-03-01T00:00:00Z", "word " * 2000)
                      for i in range(80))  # fmt: skip
-    sides = [{"label": f"side {i}", "value": "x" * 5000, "sources": 3, "evidence": list(range(80))} for i in range(60)]
+    sides = [
+        {"label": f"side {i}", "value": "x" * 5000, "sources": 3, "evidence": list(range(80))}
+        for i in range(60)
+    ]
     add_alert(db, "figure_conflict", None, "A" * 50_000, evidence=evidence, details={"sides": sides})
 
     message = render_alert(alert_row(db, 1))
@@ -240,7 +289,10 @@ def test_kind_rule_beats_the_default_channel(slack, db):
     # In #border-desk the conflict is the incident's first message, so it opens the thread there.
     assert [m["metadata"]["event_payload"]["alert_id"] for m in slack.parents(DESK)] == [conflict]
     assert not slack.replies()
-    assert alert_row(db, new)["channel"] == "#border-feed" and alert_row(db, conflict)["channel"] == "#border-desk"
+    assert (
+        alert_row(db, new)["channel"] == "#border-feed"
+        and alert_row(db, conflict)["channel"] == "#border-desk"
+    )
 
 
 def test_an_alert_can_go_to_several_channels_with_one_record_each(slack, db):
@@ -269,10 +321,16 @@ def test_routes_match_topics_and_places_case_insensitively():
     ).slack  # fmt: skip
     alert = {"kind": "new_incident", "summary": "New incident: Pakistan DEPORTS Afghans", "details": "{}"}
     assert route_channels(slack, alert) == ("#refugees",)
-    status = {"kind": "status_change", "summary": "Status changed", "details": json.dumps({"place": "Kurram"})}
+    status = {
+        "kind": "status_change",
+        "summary": "Status changed",
+        "details": json.dumps({"place": "Kurram"}),
+    }
     assert route_channels(slack, status) == ("#kurram",)
     assert route_channels(slack, {**status, "kind": "figure_change"}) == ("#all",)
-    assert route_channels(slack, {"kind": "x", "summary": "y"}, {"event": "refugees return"}) == ("#refugees",)
+    assert route_channels(slack, {"kind": "x", "summary": "y"}, {"event": "refugees return"}) == (
+        "#refugees",
+    )
 
 
 # --- order, retries and errors ---------------------------------------------------------------------------
@@ -338,18 +396,20 @@ def test_permanent_error_keeps_the_alert_queued_and_is_reported_once(slack, db, 
     sink = make_sink(slack, db, **cfg)
     caplog.set_level(logging.DEBUG, logger="borderwatch")
 
-    for minutes in (0, 10, 20, 30):
+    for minutes in (0, 2, 4, 6, 8):
         deliver_pending(db, sink, T0 + timedelta(minutes=minutes))
 
     reports = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(reports) == 1 and reports[0].levelno == logging.ERROR
     assert "not_in_channel" in reports[0].getMessage() and "#border-desk" in reports[0].getMessage()
-    assert alert_row(db, stuck)["delivered"] is None and "not_in_channel" in alert_row(db, stuck)["last_error"]
+    assert (
+        alert_row(db, stuck)["delivered"] is None and "not_in_channel" in alert_row(db, stuck)["last_error"]
+    )
     assert alert_row(db, other)["delivered"] is not None  # the other channel went on
-    assert len(slack.calls("chat.postMessage")) == 3  # 2 tries at the stuck one (every 5 min), 1 other
+    assert len(slack.calls("chat.postMessage")) == 3  # the stuck one tried at 0 and 6 min (every 5), 1 other
 
     slack.state.not_in.clear()  # somebody invited the bot
-    assert deliver_pending(db, sink, T0 + timedelta(minutes=40)) == 1
+    assert deliver_pending(db, sink, T0 + timedelta(minutes=12)) == 1
     assert alert_row(db, stuck)["delivered"] is not None
 
 
@@ -384,7 +444,9 @@ def test_message_accepted_then_connection_dropped_is_not_sent_twice(slack, db):
 
     assert len(slack.calls("chat.postMessage")) == 1 and len(slack.messages) == 1
     assert alert_row(db, alert)["ts"] == slack.messages[0]["ts"]
-    assert db["slack_threads"].get((1, "#border-desk"))["ts"] == slack.messages[0]["ts"]  # the parent is known
+    assert (
+        db["slack_threads"].get((1, "#border-desk"))["ts"] == slack.messages[0]["ts"]
+    )  # the parent is known
     history = slack.calls("conversations.history")[0].params
     assert history["channel"] == DESK and history["include_all_metadata"] in ("1", "true")
 
@@ -446,7 +508,9 @@ def test_cooldown_coalesces_a_burst_into_one_reply(slack, db):
     assert "2 changes since the last alert" in texts and "25 killed" in texts and "Taliban 58" in texts
     assert {alert_row(db, i)["ts"] for i in burst} == {reply["ts"]}
     (update,) = slack.state.updates
-    assert update["ts"] == parent["ts"] and "6 articles from 4 sources" in " ".join(text_fields(update["blocks"]))
+    assert update["ts"] == parent["ts"] and "6 articles from 4 sources" in " ".join(
+        text_fields(update["blocks"])
+    )
 
 
 class FakeClock:
@@ -524,8 +588,17 @@ def test_no_channel_no_token_are_setup_errors(slack, db):
         make_slack_sink(make_config(channel=None), db, {"SLACK_BOT_TOKEN": TOKEN})
     with pytest.raises(SlackSetupError, match="SLACK_BOT_TOKEN"):
         make_slack_sink(make_config(), db, {})
-    result = check_slack(make_config(), db, {"SLACK_BOT_TOKEN": TOKEN, "SLACK_BASE_URL": slack.base_url})
-    assert (result.team, result.bot, result.ts) == ("Borderwatch Test", "borderwatch", slack.messages[0]["ts"])
+    env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_BASE_URL": slack.base_url}
+    result = check_slack(make_config(), db, env)
+    assert (result.team, result.bot, result.ts) == (
+        "Borderwatch Test",
+        "borderwatch",
+        slack.messages[0]["ts"],
+    )
+    assert result.missing_scopes == ()
+    slack.state.scopes = "chat:write, channels:read"
+    missing = check_slack(make_config(), db, env).missing_scopes
+    assert missing == ("chat:write.public", "channels:history", "groups:history", "groups:read")
 
 
 # --- the command line ----------------------------------------------------------------------------------
@@ -543,29 +616,38 @@ def _borderwatch(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Compl
 
 def test_cli_slack_test(slack, tmp_path):
     env = _env(SLACK_BOT_TOKEN=TOKEN, SLACK_BASE_URL=slack.base_url)
-    done = _borderwatch("--db", str(tmp_path / "t.db"), "slack", "test", env=env, cwd=ROOT)
-    assert done.returncode == 0, done.stderr
-    ts = slack.messages[0]["ts"]
-    assert done.stdout.strip() == (f"Slack ok (bot token): team Borderwatch Test, bot borderwatch; "
-                                   f"test message posted to #border-desk, ts {ts}")  # fmt: skip
-    assert slack.messages[0]["channel"] == DESK
+    envs = {"ok": env, "bad": {**env, "SLACK_BOT_TOKEN": "xoxb-wrong-SECRET"}, "none": _env()}
+    # Started together: each run is a fresh interpreter, and they do not share a store.
+    running = {
+        name: subprocess.Popen([sys.executable, "-m", "bot", "--db", str(tmp_path / f"{name}.db"), "slack", "test"],
+                               env=e, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for name, e in envs.items()
+    }  # fmt: skip
+    results = {name: (p.communicate(timeout=120), p.returncode) for name, p in running.items()}
 
-    bad = _borderwatch("--db", str(tmp_path / "t.db"), "slack", "test",
-                       env={**env, "SLACK_BOT_TOKEN": "xoxb-wrong-SECRET"}, cwd=ROOT)  # fmt: skip
-    assert bad.returncode == 1
-    assert bad.stderr.strip() == "Error: Slack: invalid_auth: the token in SLACK_BOT_TOKEN was rejected"
-    assert "SECRET" not in bad.stdout + bad.stderr
-
-    none = _borderwatch("--db", str(tmp_path / "t.db"), "slack", "test", env=_env(), cwd=ROOT)
-    assert none.returncode == 1
-    assert none.stderr.strip() == "Error: neither SLACK_BOT_TOKEN nor SLACK_WEBHOOK_URL is set in the environment"
+    (out, err), code = results["ok"]
+    assert code == 0, err
+    (message,) = slack.messages
+    assert out.strip() == (f"Slack ok (bot token): team Borderwatch Test, bot borderwatch; "
+                           f"test message posted to #border-desk, ts {message['ts']}")  # fmt: skip
+    assert message["channel"] == DESK
+    (out, err), code = results["bad"]
+    assert (
+        code == 1 and err.strip() == "Error: Slack: invalid_auth: the token in SLACK_BOT_TOKEN was rejected"
+    )
+    assert "SECRET" not in out + err
+    (out, err), code = results["none"]
+    assert code == 1
+    assert err.strip() == "Error: neither SLACK_BOT_TOKEN nor SLACK_WEBHOOK_URL is set in the environment"
 
 
 @pytest.mark.skipif(not SEEDS.is_dir(), reason="shared/corpus/seeds is absent")
 def test_cli_ingest_delivers_to_slack_end_to_end(slack, tmp_path):
     db_path = tmp_path / "e2e.db"
     env = _env(SLACK_BOT_TOKEN=TOKEN, SLACK_BASE_URL=slack.base_url)
-    done = _borderwatch("--db", str(db_path), "ingest", *map(str, sorted(SEEDS.glob("*.txt"))), env=env, cwd=tmp_path)
+    done = _borderwatch(
+        "--db", str(db_path), "ingest", *map(str, sorted(SEEDS.glob("*.txt"))), env=env, cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr
 
     listed = _borderwatch("--db", str(db_path), "alerts", "--json", env=env, cwd=tmp_path)

@@ -182,6 +182,25 @@ def _evidence_line(item: Mapping[str, Any], quote_limit: int = QUOTE_LIMIT) -> s
     return (f"> \u201c{quote}\u201d\n" if quote else "") + meta
 
 
+def _side_evidence(side: Mapping[str, Any], evidence: list[Any]) -> list[int]:
+    """Which evidence items a side cites: by index, or by URL (one or a list of either)."""
+    refs = side.get("evidence")
+    refs = refs if isinstance(refs, list) else [refs]
+    found: list[int] = []
+    for ref in refs:
+        if isinstance(ref, int) and not isinstance(ref, bool) and 0 <= ref < len(evidence):
+            index: int | None = ref
+        elif isinstance(ref, str) and ref:
+            index = next(
+                (i for i, e in enumerate(evidence) if isinstance(e, dict) and e.get("url") == ref), None
+            )
+        else:
+            index = None
+        if index is not None and isinstance(evidence[index], dict) and index not in found:
+            found.append(index)
+    return found
+
+
 def _sides_blocks(evidence: list[Any], sides: list[Any]) -> list[dict[str, Any]]:
     """One section per side (label, value, how many sources back it, its quotes), then unclaimed evidence."""
     blocks: list[dict[str, Any]] = []
@@ -189,16 +208,20 @@ def _sides_blocks(evidence: list[Any], sides: list[Any]) -> list[dict[str, Any]]
     for side in sides:
         if not isinstance(side, dict):
             continue
+        cited = _side_evidence(side, evidence)
+        used.update(cited)
         count = side.get("sources")
-        backing = f" \u00b7 {count} source{'s' if count != 1 else ''}" if isinstance(count, int) else ""
-        lines = [
-            f"*{_safe(side.get('label') or 'Side', 200)}: {_safe(side.get('value', '?'), 200)}*{backing}"
-        ]
-        for index in side.get("evidence") or []:
-            if isinstance(index, int) and 0 <= index < len(evidence) and isinstance(evidence[index], dict):
-                used.add(index)
-                if len(lines) <= 3:
-                    lines.append(_evidence_line(evidence[index]))
+        if isinstance(count, list):
+            count = len(count)
+        if not isinstance(count, int) or isinstance(count, bool):
+            count = len({str(evidence[i].get("source")) for i in cited}) or (
+                1 if side.get("source") else None
+            )
+        backing = f" \u00b7 {count} source{'s' if count != 1 else ''}" if count is not None else ""
+        head = f"*{_safe(side.get('label') or 'Side', 200)}: {_safe(side.get('value', '?'), 200)}*{backing}"
+        lines = [head] + [_evidence_line(evidence[i]) for i in cited[:3]]
+        if not cited and side.get("source"):
+            lines.append(f"_{_safe(side['source'], 100)}_")
         blocks.append(_section("\n".join(lines)))
     for index, item in enumerate(evidence):
         if index not in used and isinstance(item, dict):
@@ -754,6 +777,18 @@ class SlackCheck:
     bot: str | None
     channel: str
     ts: str | None
+    missing_scopes: tuple[str, ...] = ()
+
+
+#: The bot scopes config/slack-app-manifest.yaml asks for: posting, and reading back after a crash.
+SCOPES = (
+    "chat:write",
+    "chat:write.public",
+    "channels:history",
+    "groups:history",
+    "channels:read",
+    "groups:read",
+)
 
 
 def check_slack(
@@ -775,7 +810,10 @@ def check_slack(
             f"{cfg.path or 'config'}: slack.channel: no default channel to post the test message to"
         )
     auth = sink._call(sink.client.auth_test, None)
+    granted = {k.lower(): v for k, v in auth.headers.items()}.get("x-oauth-scopes")
+    missing = tuple(s for s in SCOPES if s not in str(granted).replace(" ", "").split(",")) if granted else ()
     response = sink._post(cfg.slack.channel, {"channel": cfg.slack.channel, "text": message.text,
                                               "blocks": message.blocks, "unfurl_links": False})  # fmt: skip
     sink._remember_channel(cfg.slack.channel, response.get("channel"))
-    return SlackCheck("bot token", auth.get("team"), auth.get("user"), cfg.slack.channel, str(response["ts"]))
+    team, bot = auth.get("team"), auth.get("user")
+    return SlackCheck("bot token", team, bot, cfg.slack.channel, str(response["ts"]), missing)

@@ -8,7 +8,7 @@ alert can quote its source. A report may be a whole article or a feed's title an
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.extract.events import classify_event, find_status, is_background, mentions_border
 from bot.extract.figures import extract_figures
@@ -52,6 +52,8 @@ _STATUS_AXES_FOR = {
     "closure": {"border"},
     "deportation": {"deportation", "border"},
 }
+# Sentences that answer another party about the incident ("dismissed the Afghan denial ... confirmed").
+_ANSWER = re.compile(r"\b(denial|denied|is confirmed|\bconfirmed\W*$)", re.IGNORECASE)
 _AFGHAN_WORDS = re.compile(r"\b(afghan|afghans|afghanistan|kabul)\b", re.IGNORECASE)
 _PAKISTAN_WORDS = re.compile(r"\b(pakistan|pakistani|pakistanis|pak|islamabad)\b", re.IGNORECASE)
 
@@ -166,7 +168,13 @@ def _relevant(
 
     cue = EVENT_CUES.get(event or "")
     lead_set = set(lead)
-    return [s for s in current if s in lead_set or (cue is not None and cue.search(text[s[0] : s[1]]))]
+    return [
+        s
+        for s in current
+        if s in lead_set
+        or (cue is not None and cue.search(text[s[0] : s[1]]))
+        or _ANSWER.search(text[s[0] : s[1]])
+    ]
 
 
 def _places(
@@ -263,7 +271,43 @@ def _figures(
                     start + figure.end,
                 )
             )
-    return tuple(claims)
+    return _settle_figures(claims)
+
+
+def _settle_figures(claims: list[FigureClaim]) -> tuple[FigureClaim, ...]:
+    """One report's figures made consistent: a side-less figure takes the report's only side for that
+    measure ("23 soldiers killed" in the title is the body's "23 Pakistani soldiers"), and of a toll
+    only the highest count stays ("25 killed, after two wounded soldiers died": two is a part)."""
+    sides: dict[str, set[str]] = {}
+    for claim in claims:
+        event, category, side = claim.measure.split(":")[:3]
+        if side:
+            sides.setdefault(f"{event}:{category}", set()).add(side)
+    settled: list[FigureClaim] = []
+    for claim in claims:
+        parts = claim.measure.split(":")
+        known = sides.get(f"{parts[0]}:{parts[1]}", set())
+        if not parts[2] and len(known) == 1 and len(parts) == 3:
+            side = next(iter(known))
+            claim = replace(
+                claim, measure=f"{parts[0]}:{parts[1]}:{side}", label=_label(side, *_noun_event(claim))
+            )
+        settled.append(claim)
+    tolls = [c for c in settled if c.measure.startswith(("killed:", "injured:")) and not c.vague]
+    return tuple(
+        c
+        for c in settled
+        if not any(o.measure == c.measure and c.high is not None and o.low > c.high for o in tolls)
+    )
+
+
+def _noun_event(claim: FigureClaim) -> tuple[str, str]:
+    """The counted noun and event of a claim, read back from its label and measure."""
+    event = claim.measure.split(":")[0]
+    words = claim.label.split(" (of")[0].split()
+    noun = words[-2] if event != "count" and len(words) >= 2 else words[-1]
+    singular = {v: k for k, v in _PLURALS.items()}.get(noun, noun[:-1] if noun.endswith("s") else noun)
+    return singular, event
 
 
 def _in_scope(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 EVENT_CUES: dict[str, re.Pattern[str]] = {
     name: re.compile(pattern, re.IGNORECASE)
     for name, pattern in {
-        "crossing": r"\b(refuge|asylum|safe passage|crossed (the|a|into|over)\b|slipped across|repatriat\w*|"
+        "crossing": r"\b(refuge|asylum|safe passage|crossed (the |a )?(border|into|over)\b|slipped across|repatriat\w*|"
         r"handed (them )?(over|back)|sought shelter|took shelter)",
         "airstrike": r"\b(air ?strikes?|air raids?|aerial (strikes?|bombardment)|jets?\b|drone strikes?|"
         r"warplanes?|bombardment|cross-border strikes?|strikes? inside)",
