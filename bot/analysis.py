@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,12 +30,16 @@ from bot.incidents import (
     StoredClaim,
     choose_incident,
     detect_changes,
+    primary_places,
     story_places,
 )
 from bot.models import AlertDraft, Evidence, Report
 
 MAX_CANDIDATES = 200
+#: Roles whose place two reports can contradict; "attacked in" is left out: a night of fighting has many.
+COMPARED_ROLES = frozenset({"crossed", "returned", "closed"})
 MAX_WORDS = 400
+MAX_FIGURES = 60
 
 __all__ = ["Knowledge", "analyse_report", "load_knowledge"]
 
@@ -75,6 +80,8 @@ def _profile(row: dict[str, Any]) -> IncidentProfile:
         last_published=store.from_iso(row["last_published"]) or datetime.min,
         places=frozenset(signature.get("places", [])),
         words=frozenset(signature.get("words", [])),
+        primary=frozenset(signature.get("primary", [])),
+        figures=tuple((m, lo, hi) for m, lo, hi in signature.get("figures", [])),
     )
 
 
@@ -151,7 +158,7 @@ def _new_claims(claims: Claims, report: Report, knowledge: Knowledge) -> list[St
         )
     gazetteer = knowledge.gazetteer
     for p in claims.places:
-        if p.role is None or p.role == "stationed" or not gazetteer.is_specific(p.place_id):
+        if p.role not in COMPARED_ROLES or not p.in_lead or not gazetteer.is_specific(p.place_id):
             continue
         out.append(
             StoredClaim(
@@ -182,6 +189,28 @@ def _sentence_of(claims: Claims, offset: int) -> tuple[int, int]:
     end_candidates = [i for i in (text.find(". ", offset), text.find("\n", offset)) if i != -1]
     end = min(end_candidates) + 1 if end_candidates else len(text)
     return start, end
+
+
+def _with_incident_sides(new: list[StoredClaim], existing: list[StoredClaim]) -> list[StoredClaim]:
+    """A figure that names no side ("25 soldiers killed") counts the side the incident's figures of that
+    event and kind all count ("Pakistani soldiers killed")."""
+    sides: dict[str, set[str]] = {}
+    for claim in existing:
+        if claim.type == "figure":
+            parts = claim.key.split(":")
+            if len(parts) == 3 and parts[2]:
+                sides.setdefault(f"{parts[0]}:{parts[1]}", set()).add(parts[2])
+    out = []
+    for claim in new:
+        parts = claim.key.split(":")
+        if claim.type == "figure" and len(parts) == 3 and not parts[2]:
+            known = sides.get(f"{parts[0]}:{parts[1]}", set())
+            if len(known) == 1:
+                side = next(iter(known))
+                label = next(c.label for c in existing if c.key == f"{parts[0]}:{parts[1]}:{side}")
+                claim = replace(claim, key=f"{parts[0]}:{parts[1]}:{side}", label=label)
+        out.append(claim)
+    return out
 
 
 def _load_claims(db: Database, incident_id: int) -> list[StoredClaim]:
@@ -286,6 +315,11 @@ def _update_incident(
     row = db.table("incidents").get(incident_id)
     signature = json.loads(row["signature"] or "{}")
     places = set(signature.get("places", [])) | story_places(claims, knowledge.gazetteer)
+    primary = set(signature.get("primary", [])) | primary_places(claims, knowledge.gazetteer)
+    figures = [
+        *signature.get("figures", []),
+        *([f.measure, f.low, f.high] for f in claims.figures if not f.vague),
+    ]
     words = list(dict.fromkeys([*signature.get("words", []), *sorted(claims.words)]))[:MAX_WORDS]
     counts = db.execute(
         "select count(*), count(distinct source) from articles where incident_id = ? and duplicate_of is null",
@@ -303,7 +337,14 @@ def _update_incident(
         "articles": counts[0],
         "sources": counts[1],
         "status": status[0] if status else None,
-        "signature": json.dumps({"places": sorted(places), "words": words}),
+        "signature": json.dumps(
+            {
+                "places": sorted(places),
+                "primary": sorted(primary),
+                "words": words,
+                "figures": figures[-MAX_FIGURES:],
+            }
+        ),
     }
     if row["place_id"] is None:
         place_id = _main_place(claims, knowledge.gazetteer)
@@ -368,8 +409,8 @@ def analyse_report(db: Database, knowledge: Knowledge, report: Report, now: date
         drafts.append(_new_incident_alert(incident_id, claims, report, db))
     else:
         store.set_article_incident(db, report.article_id, incident_id, True)
-    new = _new_claims(claims, report, knowledge)
     existing = _load_claims(db, incident_id)
+    new = _with_incident_sides(_new_claims(claims, report, knowledge), existing)
     meta = ReportMeta(report.article_id, report.url, report.source, report.published)
     gazetteer = knowledge.gazetteer
     drafts += detect_changes(incident_id, existing, new, meta, lambda a, b: gazetteer.compatible(a, b))

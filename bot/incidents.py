@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot.extract import _SEATS as SEATS
 from bot.extract import Claims
 from bot.extract.places import Gazetteer
 from bot.models import AlertDraft, Evidence
@@ -29,6 +30,11 @@ FAR_APART_KM = 150.0
 SAME_PLACE_KM = 60.0
 #: Incident types that can be one event told from two sides.
 FIGHTING = frozenset({"clash", "retaliation", "infiltration", "airstrike", "attack"})
+#: Capitals that headlines use for governments ("blaming Islamabad", "Kabul says", talks in Doha).
+SEATS_OF_GOVERNMENT = frozenset(
+    {"islamabad", "kabul", "doha", "rawalpindi", "tehran", "washington", "beijing"}
+)
+EXCHANGE_OF_FIRE = frozenset({"clash", "retaliation"})
 #: Sides between which a difference of position is a conflict.
 SIDES = frozenset({"pakistan", "afghanistan", "militant", "international"})
 EVENT_LABELS = {
@@ -54,6 +60,8 @@ class IncidentProfile:
     last_published: datetime
     places: frozenset[str]
     words: frozenset[str]
+    primary: frozenset[str] = frozenset()
+    figures: tuple[tuple[str, float, float | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +101,15 @@ def story_places(claims: Claims, gazetteer: Gazetteer) -> frozenset[str]:
     )
 
 
+def primary_places(claims: Claims, gazetteer: Gazetteer) -> frozenset[str]:
+    """Specific places of the title and first sentence: where the story says it happened."""
+    return frozenset(
+        p.place_id
+        for p in claims.places
+        if p.primary and gazetteer.is_specific(p.place_id) and p.place_id not in SEATS_OF_GOVERNMENT
+    )
+
+
 def _place_score(report: frozenset[str], incident: frozenset[str], gazetteer: Gazetteer) -> float | None:
     """+2 when a place agrees, 0 when either side names none, None when they lie far apart."""
     if not report or not incident:
@@ -109,24 +126,42 @@ def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b) if a and b else 0.0
 
 
+def _figure_score(claims: Claims, profile: IncidentProfile) -> float:
+    """Up to +1.5 for figures the incident already holds (same measure, agreeing value)."""
+    agreeing = {
+        f.measure
+        for f in claims.figures
+        if not f.vague and not f.measure.startswith("count:")
+        for measure, low, high in profile.figures
+        if measure == f.measure and _overlap(f.low, f.high, low, high)
+    }
+    return min(1.5, 0.5 * len(agreeing))
+
+
 def match_score(
     claims: Claims,
     places: frozenset[str],
     published: datetime,
     profile: IncidentProfile,
     gazetteer: Gazetteer,
+    primary: frozenset[str] = frozenset(),
 ) -> float | None:
     """How well a report fits an incident; None when it cannot be the same incident."""
     if abs(published - profile.last_published) > WINDOW:
         return None
+    if _place_score(primary, profile.primary, gazetteer) is None:
+        return None  # the headlines put them far apart, whatever else the texts mention
     place = _place_score(places, profile.places, gazetteer)
     if place is None:
         return None
     if claims.event is not None and profile.event is not None and claims.event != profile.event:
-        # One side's "clash" is the other's "retaliation": kin types join only where a place agrees.
-        if not ({claims.event, profile.event} <= FIGHTING and place > 0):
+        # One side's "clash" is the other's "retaliation"; an air strike or an attack told as a clash
+        # joins only where a place agrees.
+        kin = {claims.event, profile.event} <= EXCHANGE_OF_FIRE
+        if not (kin or ({claims.event, profile.event} <= FIGHTING and place > 0)):
             return None
     similarity = _jaccard(claims.words, profile.words)
+    place += _figure_score(claims, profile)
     if claims.event is None or profile.event is None:
         # No type to agree on: only a shared place and much shared wording will do.
         return place + 4 * similarity if place > 0 and similarity >= 0.25 else None
@@ -138,9 +173,10 @@ def choose_incident(
 ) -> int | None:
     """The id of the incident the report joins, or None to open a new one."""
     places = story_places(claims, gazetteer)
+    primary = primary_places(claims, gazetteer)
     best: tuple[float, int] | None = None
     for profile in candidates:
-        score = match_score(claims, places, published, profile, gazetteer)
+        score = match_score(claims, places, published, profile, gazetteer, primary)
         if score is not None and score >= JOIN_THRESHOLD and (best is None or score > best[0]):
             best = (score, profile.id)
     return best[1] if best else None
@@ -209,62 +245,73 @@ def _hours_apart(a: StoredClaim, b: StoredClaim) -> float:
     return abs((second - first).total_seconds()) / 3600
 
 
-def _is_revision(old: StoredClaim, new: StoredClaim, opposing: bool) -> bool:
-    """A later figure from the same camp (same source, or same side hours later), or a toll that rose."""
-    if opposing:
-        return False
-    later = _hours_apart(old, new) >= 1.0
-    if old.source_key == new.source_key:
-        return True
-    if old.side and old.side == new.side:
-        return later
-    rising = new.key.startswith(("killed:", "injured:")) and (new.low or 0) > (old.high or old.low or 0)
-    return rising and later
+def _same_camp(old: StoredClaim, new: StoredClaim) -> bool:
+    """The same source, or the same side speaking through another voice (ISPR and the Foreign Office)."""
+    return old.source_key == new.source_key or bool(old.side and old.side == new.side)
+
+
+def _opposing(old: StoredClaim, new: StoredClaim) -> bool:
+    return old.side != new.side and {old.side, new.side} <= SIDES
+
+
+def _figure_draft(kind: str, incident_id: int, old: StoredClaim, new: StoredClaim) -> AlertDraft:
+    a, b = value_text(old.low, old.high, old.value), value_text(new.low, new.high, new.value)
+    label = new.label or new.key
+    details: dict[str, object] = {"measure": label, "sides": [_side(old, a), _side(new, b)]}
+    if kind == "figure_change":
+        return AlertDraft(
+            kind, incident_id, f"Figure changed: {label} {a} → {b} ({_who(new)})", (old.evidence, new.evidence),
+            f"figure_change:{incident_id}:{new.key}:{old.low}-{old.high}->{new.low}-{new.high}", details,
+        )  # fmt: skip
+    pair = "|".join(sorted((f"{old.low}-{old.high}", f"{new.low}-{new.high}")))
+    return AlertDraft(
+        kind, incident_id, f"Figures conflict: {label} — {_who(old)} {a} vs {_who(new)} {b}",
+        (old.evidence, new.evidence), f"figure_conflict:{incident_id}:{new.key}:{pair}", details,
+    )  # fmt: skip
+
+
+def _figure_alert(incident_id: int, earlier: Sequence[StoredClaim], new: StoredClaim) -> AlertDraft | None:
+    """The one alert (if any) a new figure raises against the earlier figures of its measure."""
+    same_measure = [c for c in earlier if c.type == "figure" and c.key == new.key]
+    if not same_measure:
+        return None
+
+    def agrees(c: StoredClaim) -> bool:
+        return _overlap(new.low or 0.0, new.high, c.low or 0.0, c.high)
+
+    # 1. The same camp said it before: agreeing is corroboration; a new value is a revision.
+    camp = [c for c in same_measure if _same_camp(c, new) and not (c.vague and not new.vague)]
+    if camp:
+        latest = camp[-1]
+        if agrees(latest) or new.vague:
+            return None
+        if latest.source_key == new.source_key or _hours_apart(latest, new) >= 1.0:
+            return _figure_draft("figure_change", incident_id, latest, new)
+    # 2. The other side says otherwise: a conflict (vague amounts count here, they are both sides' words).
+    opposing = [c for c in same_measure if _opposing(c, new)]
+    if opposing and not any(agrees(c) for c in opposing):
+        return _figure_draft("figure_conflict", incident_id, opposing[-1], new)
+    if camp or opposing:
+        return None
+    # 3. Unattributed figures from other outlets: a toll that rose later is a change, else a conflict.
+    others = [c for c in same_measure if not c.vague and not new.vague]
+    if not others or any(agrees(c) for c in others):
+        return None
+    latest = others[-1]
+    rising = new.key.startswith(("killed:", "injured:")) and (new.low or 0) > (latest.high or latest.low or 0)
+    if rising and _hours_apart(latest, new) >= 1.0:
+        return _figure_draft("figure_change", incident_id, latest, new)
+    return _figure_draft("figure_conflict", incident_id, latest, new)
 
 
 def _figure_alerts(
     incident_id: int, earlier: Sequence[StoredClaim], new: Sequence[StoredClaim]
 ) -> list[AlertDraft]:
-    drafts: list[AlertDraft] = []
-    for claim in new:
-        for old in reversed(earlier):  # the latest earlier value first
-            if old.type != "figure" or old.key != claim.key:
-                continue
-            if _overlap(claim.low or 0.0, claim.high, old.low or 0.0, old.high):
-                break  # agrees with the latest word on it
-            opposing = old.side != claim.side and {old.side, claim.side} <= SIDES
-            if (old.vague or claim.vague) and not opposing:
-                continue
-            a, b = value_text(old.low, old.high, old.value), value_text(claim.low, claim.high, claim.value)
-            label = claim.label or claim.key
-            if _is_revision(old, claim, opposing):
-                drafts.append(
-                    AlertDraft(
-                        "figure_change",
-                        incident_id,
-                        f"Figure changed: {label} {a} → {b} ({_who(claim)})",
-                        (old.evidence, claim.evidence),
-                        f"figure_change:{incident_id}:{claim.key}:{old.low}-{old.high}->{claim.low}-{claim.high}",
-                        {"measure": label, "sides": [_side(old, a), _side(claim, b)]},
-                    )
-                )
-            else:
-                pair = "|".join(sorted((f"{old.low}-{old.high}", f"{claim.low}-{claim.high}")))
-                drafts.append(
-                    AlertDraft(
-                        "figure_conflict",
-                        incident_id,
-                        f"Figures conflict: {label} — {_who(old)} {a} vs {_who(claim)} {b}",
-                        (old.evidence, claim.evidence),
-                        f"figure_conflict:{incident_id}:{claim.key}:{pair}",
-                        {"measure": label, "sides": [_side(old, a), _side(claim, b)]},
-                    )
-                )
-            break  # one alert per new figure
-    return drafts
+    drafts = [_figure_alert(incident_id, earlier, claim) for claim in new]
+    return [d for d in drafts if d is not None]
 
 
-def _side(claim: StoredClaim, value: str) -> dict[str, object]:
+def _side(claim: StoredClaim, value: str) -> dict[str, str]:
     return {"label": _who(claim), "value": value, "source": claim.source, "evidence": claim.evidence.url}
 
 
@@ -344,12 +391,23 @@ def _place_alerts(
     new: Sequence[StoredClaim],
     compatible: Callable[[str, str], bool],
 ) -> list[AlertDraft]:
-    """Two places for one event (same role) that cannot be one place."""
+    """Two reports that each put one event (same role) in one place, and the places cannot be one.
+
+    Incidents spread over several places (a night of firing at many posts) name several places for a
+    role; those are never compared, nor are places of a role a report names more than once.
+    """
     drafts: list[AlertDraft] = []
+    by_article: dict[tuple[int, str], set[str]] = {}
+    for c in [*earlier, *new]:
+        by_article.setdefault((c.article_id, c.key), set()).add(c.value)
     for claim in new:
-        for old in earlier:
-            if old.key != claim.key or compatible(old.value, claim.value):
+        if len(by_article[(claim.article_id, claim.key)]) != 1:
+            continue
+        for old in reversed(earlier):
+            if old.key != claim.key or len(by_article[(old.article_id, old.key)]) != 1:
                 continue
+            if compatible(old.value, claim.value):
+                break
             kind = "location_change" if old.source_key == claim.source_key else "location_conflict"
             pair = "|".join(sorted((old.value, claim.value)))
             title = "Location changed" if kind == "location_change" else "Locations conflict"

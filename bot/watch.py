@@ -10,6 +10,11 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from bot.extract.text import story_text
+
+#: How much of the story, after the title, exclude words are looked for in.
+LEAD_CHARS = 600
+
 
 def _pattern(words: tuple[str, ...]) -> re.Pattern[str] | None:
     parts = []
@@ -32,12 +37,18 @@ class Watch:
     keywords: re.Pattern[str] | None
     exclude: re.Pattern[str] | None
 
-    def matches(self, *texts: str) -> bool:
-        """True when any text holds a keyword and none holds an exclude word."""
-        text = unicodedata.normalize("NFKC", "\n".join(texts))
-        if self.keywords is None or not self.keywords.search(text):
+    def matches(self, title: str, body: str = "") -> bool:
+        """True when the title or story holds a keyword and the title or lead holds no exclude word.
+
+        Page furniture ("Related", "Read more" blocks) is left out: a link to a cricket preview under a
+        story about a border clash does not make the story about cricket.
+        """
+        title = unicodedata.normalize("NFKC", title)
+        story = " ".join(story_text(unicodedata.normalize("NFKC", body)).split())
+        if self.keywords is None or not (self.keywords.search(title) or self.keywords.search(story)):
             return False
-        return not (self.exclude is not None and self.exclude.search(text))
+        lead = f"{title}\n{story[:LEAD_CHARS]}"
+        return not (self.exclude is not None and self.exclude.search(lead))
 
 
 def compile_watch(keywords: tuple[str, ...], exclude: tuple[str, ...] = ()) -> Watch:

@@ -668,3 +668,36 @@ def test_cli_ingest_delivers_to_slack_end_to_end(slack, tmp_path):
     assert len(slack.parents()) == len(parents)
     assert len(slack.replies()) == len(alerts) - len(parents)
     assert f"{len(alerts)} delivered" in done.stderr
+
+
+def test_the_minimal_config_works_and_the_manifest_asks_for_every_scope(slack, db):
+    import yaml
+
+    from bot.alerts.slack import SCOPES
+
+    minimal = {
+        "feeds": [],
+        "watch": {"keywords": ["Afghan", "Taliban"]},
+        "slack": {"channel": "#border-desk"},
+    }
+    env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_BASE_URL": slack.base_url}
+    sink = make_slack_sink(parse_config(minimal, Path("minimal.yaml")), db, env)
+    add_alert(db, "new_incident", 1, "New incident")
+    assert deliver_pending(db, sink, T0) == 1 and slack.messages[0]["channel"] == DESK
+
+    manifest = yaml.safe_load((ROOT / "config" / "slack-app-manifest.yaml").read_text())
+    assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == sorted(SCOPES)
+
+
+def test_a_deleted_parent_starts_a_new_thread(slack, db):
+    add_alert(db, "new_incident", 1, "New incident")
+    sink = make_sink(slack, db)
+    deliver_pending(db, sink, T0)
+    slack.state.messages.clear()  # somebody deleted the parent in Slack
+    later = add_alert(db, "figure_change", 1, "Figure changed")
+
+    assert deliver_pending(db, sink, T0 + timedelta(minutes=1)) == 1
+
+    (parent,) = slack.parents(DESK)
+    assert parent["metadata"]["event_payload"]["alert_id"] == later and not slack.replies()
+    assert db["slack_threads"].get((1, "#border-desk"))["ts"] == parent["ts"]

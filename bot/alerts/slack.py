@@ -323,7 +323,7 @@ def route_channels(
             continue
         if route.places and not _matcher(route.places).matches(place):
             continue
-        if route.topics and not _matcher(route.topics).matches(*topic_text):
+        if route.topics and not _matcher(route.topics).matches("\n".join(topic_text)):
             continue
         if route.channel not in channels:
             channels.append(route.channel)
@@ -488,7 +488,20 @@ class SlackSink:
         if thread_ts:
             kwargs["thread_ts"] = thread_ts
             kwargs["reply_broadcast"] = any(a.get("kind") in self.slack.broadcast_kinds for a in alerts)
-        response = self._post(channel, kwargs)
+        try:
+            response = self._post(channel, kwargs)
+        except DeliveryError as exc:
+            if not thread_ts or exc.code != "thread_not_found":
+                raise
+            # Somebody deleted the thread's parent: this message opens a new thread.
+            logger.warning("thread of incident %s in %s is gone; starting a new one", incident_id, channel)
+            self.db.execute(
+                "delete from slack_threads where incident_id = ? and channel = ?", [incident_id, channel]
+            )
+            thread_ts = None
+            response = self._post(
+                channel, {k: v for k, v in kwargs.items() if k not in ("thread_ts", "reply_broadcast")}
+            )
         ts = str(response["ts"])
         self._remember_channel(channel, response.get("channel"))
         if incident_id is not None and not thread_ts:

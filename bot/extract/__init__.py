@@ -16,6 +16,8 @@ from bot.extract.places import Gazetteer
 from bot.extract.positions import ActorIndex, Statement, find_statements
 from bot.extract.text import split_sentences, story_text
 
+#: Capitals that stand for governments in news copy ("Islamabad says"), not for where things happen.
+_SEATS = frozenset({"islamabad", "kabul", "doha", "rawalpindi", "tehran", "washington", "beijing"})
 #: Sentences of the body (after the title) that count as the lead.
 LEAD_SENTENCES = 3
 _EVENT_FAMILY = {
@@ -52,6 +54,10 @@ _STATUS_AXES_FOR = {
     "closure": {"border"},
     "deportation": {"deportation", "border"},
 }
+# Words right after a figure that name its people outright ("46 people"), unlike a bare toll ("rose to 25").
+_EXPLICIT_PEOPLE = re.compile(
+    r"\W*(\w+\W+){0,2}(people|persons|individuals|civilians|others|lives)\b", re.IGNORECASE
+)
 # Sentences that answer another party about the incident ("dismissed the Afghan denial ... confirmed").
 _ANSWER = re.compile(r"\b(denial|denied|is confirmed|\bconfirmed\W*$)", re.IGNORECASE)
 _AFGHAN_WORDS = re.compile(r"\b(afghan|afghans|afghanistan|kabul)\b", re.IGNORECASE)
@@ -79,6 +85,7 @@ class FigureClaim:
     actor_id: str | None
     start: int
     end: int
+    implicit: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +98,7 @@ class PlaceClaim:
     start: int
     end: int
     in_lead: bool
+    primary: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,9 +153,10 @@ def extract_claims(title: str, body: str, knowledge: Knowledge) -> Claims:
         s for s in body_spans if " ".join(clean[s[0] : s[1]].split()) != " ".join(title.split())
     ][:LEAD_SENTENCES]
     current = [s for s in spans if not is_background(clean[s[0] : s[1]])]
+    current = _about_elsewhere(clean, current, lead_spans[:2], knowledge.gazetteer)
     lead_text = " ".join(clean[a:b] for a, b in lead_spans)
     event = classify_event(title, " ".join(clean[a:b] for a, b in lead_spans[1:]))
-    places = _places(clean, knowledge.gazetteer, current, lead_spans)
+    places = _places(clean, knowledge.gazetteer, current, lead_spans, set(lead_spans[:2]))
     statements = tuple(find_statements(clean, _relevant(clean, current, lead_spans, event), knowledge.actors))
     figures = _figures(clean, current, statements, knowledge.actors)
     axes = _STATUS_AXES_FOR.get(event or "", set())
@@ -158,6 +167,31 @@ def extract_claims(title: str, body: str, knowledge: Knowledge) -> Claims:
     )
     in_scope = _in_scope(clean, lead_text, places, statements, knowledge)
     return Claims(text, event, in_scope, figures, places, statements, status, _words(lead_text))
+
+
+def _about_elsewhere(
+    text: str, spans: list[tuple[int, int]], primary: list[tuple[int, int]], gazetteer: Gazetteer
+) -> list[tuple[int, int]]:
+    """`spans` without sentences that are about somewhere else: a sentence naming specific places none of
+    which can be the place the headline and first line give ("a day after the fighting in Kurram" in a
+    story about Chaman) is context, not the story."""
+    headline_places = {
+        m.place_id
+        for a, b in primary
+        for m in gazetteer.find(text[a:b])
+        if gazetteer.is_specific(m.place_id) and m.place_id not in _SEATS
+    }
+    if not headline_places:
+        return spans
+    kept = []
+    for start, end in spans:
+        named = {m.place_id for m in gazetteer.find(text[start:end]) if gazetteer.is_specific(m.place_id)}
+        named -= _SEATS
+        if (start, end) in primary or not named:
+            kept.append((start, end))
+        elif any(gazetteer.compatible(a, b) for a in named for b in headline_places):
+            kept.append((start, end))
+    return kept
 
 
 def _relevant(
@@ -178,9 +212,13 @@ def _relevant(
 
 
 def _places(
-    text: str, gazetteer: Gazetteer, current: list[tuple[int, int]], lead: list[tuple[int, int]]
+    text: str,
+    gazetteer: Gazetteer,
+    current: list[tuple[int, int]],
+    lead: list[tuple[int, int]],
+    primary: set[tuple[int, int]],
 ) -> tuple[PlaceClaim, ...]:
-    """Story places: those in current (non-background) sentences of the story text."""
+    """Story places: those in current (non-background) sentences; `primary` ones are in the title or first line."""
     lead_set = set(lead)
     found: list[PlaceClaim] = []
     for start, end in current:
@@ -193,6 +231,7 @@ def _places(
                     start + mention.start,
                     start + mention.end,
                     (start, end) in lead_set,
+                    (start, end) in primary,
                 )
             )
     return tuple(found)
@@ -258,6 +297,7 @@ def _figures(
                 figure.phrase,
                 re.IGNORECASE,
             )
+            implicit = figure.counted == "person" and not _EXPLICIT_PEOPLE.match(sentence[figure.end :])
             claims.append(
                 FigureClaim(
                     measure,
@@ -269,6 +309,7 @@ def _figures(
                     actor,
                     start + figure.start,
                     start + figure.end,
+                    implicit,
                 )
             )
     return _settle_figures(claims)
@@ -278,6 +319,7 @@ def _settle_figures(claims: list[FigureClaim]) -> tuple[FigureClaim, ...]:
     """One report's figures made consistent: a side-less figure takes the report's only side for that
     measure ("23 soldiers killed" in the title is the body's "23 Pakistani soldiers"), and of a toll
     only the highest count stays ("25 killed, after two wounded soldiers died": two is a part)."""
+    claims = _adopt_categories(claims)
     sides: dict[str, set[str]] = {}
     for claim in claims:
         event, category, side = claim.measure.split(":")[:3]
@@ -299,6 +341,31 @@ def _settle_figures(claims: list[FigureClaim]) -> tuple[FigureClaim, ...]:
         for c in settled
         if not any(o.measure == c.measure and c.high is not None and o.low > c.high for o in tolls)
     )
+
+
+def _adopt_categories(claims: list[FigureClaim]) -> list[FigureClaim]:
+    """A toll with no noun ("the toll rose to 25") counts what the report's other figures count: those of
+    its event if any, else all of them, when they count one kind of people."""
+    out = []
+    for claim in claims:
+        event, category = claim.measure.split(":")[:2]
+        if claim.implicit and category == "civilian":
+            named = [c for c in claims if not c.implicit]
+            same_event = {c.measure for c in named if c.measure.startswith(f"{event}:")}
+            if len(same_event) == 1:
+                measure = next(iter(same_event))
+                label = next(c.label for c in named if c.measure == measure)
+                claim = replace(claim, measure=measure, label=label)
+            else:
+                kinds = {tuple(c.measure.split(":")[1:3]) for c in named}
+                if len(kinds) == 1:
+                    kind, side = next(iter(kinds))
+                    noun = {"security": "soldier", "militant": "militant", "migrant": "refugee"}.get(
+                        kind, "person"
+                    )
+                    claim = replace(claim, measure=f"{event}:{kind}:{side}", label=_label(side, noun, event))
+        out.append(claim)
+    return out
 
 
 def _noun_event(claim: FigureClaim) -> tuple[str, str]:

@@ -22,16 +22,17 @@ EVENT_CUES: dict[str, re.Pattern[str]] = {
         "airstrike": r"\b(air ?strikes?|air raids?|aerial (strikes?|bombardment)|jets?\b|drone strikes?|"
         r"warplanes?|bombardment|cross-border strikes?|strikes? inside)",
         "retaliation": r"\b((?<!warning of )(?<!warn of )(?<!vowed )(?<!vow )(?<!pledged )retaliat\w*|hit back|"
-        r"hits back|strik(e|es|ing) back|struck back)",
-        "clash": r"\b(exchange of fire|exchanged fire|clash(es|ed)?|skirmish\w*|cross-border (fire|firing|shelling)|"
-        r"shelling|firing (at|along|on) the border|gunfight)\b",
+        r"hits back|strik(e|es|ing) back|struck back|(operations?|attacks?|strikes?) (\w+ )?in response to)",
+        "clash": r"\b(exchange of fire|exchang\w* (heavy |intense |small-arms )?fire|trad\w* (heavy )?fire|"
+        r"clash(es|ed)?|skirmish\w*|cross-border (fire|firing|shelling)|shelling|heavy firing|"
+        r"firing (at|along|on) the border|gunfight|cease-?fire|truce)\b",
         "infiltration": r"\b(infiltrat\w*|foil\w*|thwart\w*|repuls\w*|cross-border attacks?)\b",
         "closure": r"\b((border|crossing|gate) (remains? |was |is )?(closed|shut|sealed)|closure|reopen\w*|"
         r"(closed|shut|sealed|suspended) (the )?(border|crossing|trade))",
         "deportation": r"\b(deport\w*|expel\w*|expulsion|undocumented|illegal (migrants|immigrants|foreigners)|"
         r"deadline to leave|holding cent(re|er)s|forced to (flee|leave)|exodus)",
         "attack": r"\b(suicide (bomb\w*|attack\w*)|bombing|blast|explosion|ambush\w*|(terror|militant) attack)",
-        "arrest": r"\b(arrest\w*|captured|apprehended|taken into custody)\b",
+        "arrest": r"\b(arrest\w*|apprehended|taken into custody)\b",
     }.items()
 }
 
@@ -94,7 +95,7 @@ STATUS_AXES: dict[str, tuple[tuple[str, re.Pattern[str]], ...]] = {
             ),
             (
                 "reopened",
-                r"\b(reopen(ed|s|ing)?|resum(ed|es|ption of) (trade|traffic|movement|crossings?))\b",
+                r"\b((?<!to )(?<!not )(?<!be )reopen(ed|s)\b|resum(ed|es|ption of) (trade|traffic|movement|crossings?))",
             ),
         ),
         "deportation": (

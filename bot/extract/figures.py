@@ -187,23 +187,28 @@ _FIG_RE = re.compile(
 _CORE_WORDS = [*_SMALL_VALUES, *_SCALES, *_VAGUE, "tens", "several", "few", "half"]
 _CORE_SET = frozenset(w for w in _CORE_WORDS if " " not in w)
 _DIGITS_RE = re.compile(r"\d+")
-_ALPHA_RE = re.compile(r"[a-z]+")
+_YEAR_RE = re.compile(r"\b(?:19|20)\d\d\b")
 _ARABIC_DIGITS_RE = re.compile(r"[\u0660-\u0669\u06f0-\u06f9]")
 _TAIL_RE = re.compile(rf"{_LB}(?:(?:{_QUAL})\s+)?(?:between\s+)?(?:an?\s+|a\s+couple\s+of\s+)?$", re.I)
 _W = r"\s+([^\W\d_][\w’'-]*)"
 _A_RE = re.compile(rf"\b(?:an?)(?={_W}(?:{_W})?(?:{_W})?)", re.I)
 _MON = (r"(?:January|February|March|April|May|June|July|August|September|October|November|December"
         r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)\b\.?")  # fmt: skip
-_MON_BEFORE = re.compile(rf"\b{_MON}\s*$")
-_MON_AFTER = re.compile(rf"(?:st|nd|rd|th)?\s+(?:of\s+)?{_MON}")
-_CLOCK_AFTER = re.compile(r"\s*(?:PST|PKT|GMT|UTC|IST|AFT|hrs\b|[ap]\.m\.|[ap]m\b)", re.I)
-_REF_BEFORE = re.compile(r"\b(?:No|Nos|Article|Section|Clause|Chapter|Resolution|Page|Phase|Gate|Sector|Route"
-                         r"|Flight|Vol|Act|Rule|Level)\.?\s*$")  # fmt: skip
-_MONEY_BEFORE = re.compile(r"(?:\$|US\$|€|£|\bRs\.?|\bPKR|\bUSD|\bAFN|\bAfs?\.?)\s*$")
-_AGE_BEFORE = re.compile(r"\b(?:aged|ages?\s+of)\s+$", re.I)
-_PERCENT_AFTER = re.compile(r"\s*(?:%|per\s*cent\b|percent\b)", re.I)
+_REFS = (
+    "No|Nos|Article|Section|Clause|Chapter|Resolution|Page|Phase|Gate|Sector|Route|Flight|Vol|Act|Rule|Level"
+)
+_BEFORE_RE = re.compile(  # skip: "July 26", "No. 1"; bg: money, ages
+    rf"(?:(?P<skip>\b{_MON}|\b(?:{_REFS})\.?)|(?P<bg>\$|US\$|€|£|\bRs\.?|\bPKR|\bUSD|\bAFN|\bAfs?\.?"
+    r"|\b(?i:aged|ages?\s+of)))\s*$"
+)
+_AFTER_RE = re.compile(  # skip: "26 July", "0035 PST"; bg: percentages
+    rf"(?P<skip>(?:st|nd|rd|th)?\s+(?:of\s+)?{_MON}|\s*(?i:PST|PKT|GMT|UTC|IST|AFT|hrs\b|[ap]\.m\.|[ap]m\b))"
+    r"|(?P<bg>\s*(?i:%|per\s*cent\b|percent\b))"
+)
+_TAIL_WORDS = _words("least than over above of nearly almost to about around approximately approx. roughly some "
+                     "estimated as most under below between a an")  # fmt: skip
+_INCL_ENDINGS = ("including", "incl.", "among them", "among whom", "of whom", "of them")
 _OF_AFTER = re.compile(r"\s+of\b", re.I)
-_INCL_BEFORE = re.compile(r"(?:including|incl\.|among\s+them|among\s+whom|of\s+whom|of\s+them)[\s,:]*$", re.I)
 _OF_WHOM_AFTER = re.compile(r"\s+of\s+(?:whom|them)\b", re.I)
 _CUE_DATE = re.compile(
     rf"\b(?:(?i:earlier|later)\s+(?i:in|on|this)\s+(?:(?i:early|mid|late)[-\s]+)?(?:{_MON}(?:\s+\d{{1,2}}\b)?"
@@ -224,41 +229,41 @@ _DIGIT_MAP = {0x0660 + i: 0x30 + i for i in range(10)} | {0x06F0 + i: 0x30 + i f
 _TITLES = _words("mr mrs ms dr gen lt col maj capt brig sgt cpl pvt gov sen rep st jr sr prof rev hon adm cdr "
                  "insp supt dept govt mt vs")  # fmt: skip
 _NUM_ABBR = _words(f"{_MONTHS} no nos vol art fig pp")
-_END_RE = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s|$)")
-_LINE_RE = re.compile(r"[^\n]+")
+_BREAK_RE = re.compile(r"\n|[.!?…]+[\"'”’)\]]*(?=\s|$)")
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
     """Sentence spans (start, end) of `text`; newlines are hard breaks, abbreviations do not split."""
     spans: list[tuple[int, int]] = []
-    for line in _LINE_RE.finditer(text):
-        cur, b = line.span()
-        for m in _END_RE.finditer(text, cur, b):
+    cur, n = 0, len(text)
+    for m in _BREAK_RE.finditer(text):
+        if text[m.start()] != "\n":
             nxt = m.end()
-            while nxt < b and text[nxt].isspace():
+            while nxt < n and text[nxt] in " \t\r\xa0":
                 nxt += 1
-            if nxt < b and not (text[nxt].isupper() or text[nxt].isdigit() or text[nxt] in "\"'“‘([«"):
+            if nxt == n or text[nxt] == "\n":
+                continue  # the newline (or the end) closes the sentence anyway
+            if not (text[nxt].isupper() or text[nxt].isdigit() or text[nxt] in "\"'“‘([«"):
                 continue
             if text[m.start()] == ".":
                 j = m.start()
                 while j > cur and (text[j - 1].isalnum() or text[j - 1] == "."):
                     j -= 1
-                word = text[j : m.start()]
-                if word.lower() in _TITLES or (len(word) == 1 and word.isupper()) or "." in word:
+                word = text[j : m.start()].lower()
+                if word in _TITLES or (len(word) == 1 and text[j].isupper()) or "." in word:
                     continue
-                if word.lower() in _NUM_ABBR and nxt < b and text[nxt].isdigit():
+                if word in _NUM_ABBR and text[nxt].isdigit():
                     continue
-            spans.append((cur, m.end()))
-            cur = m.end()
-        spans.append((cur, b))
+        spans.append((cur, m.end()))
+        cur = m.end()
+    spans.append((cur, n))
     out = []
     for a, b in spans:
-        while a < b and text[a].isspace():
-            a += 1
-        while b > a and text[b - 1].isspace():
-            b -= 1
-        if a < b:
-            out.append((a, b))
+        chunk = text[a:b]
+        stripped = chunk.strip()
+        if stripped:
+            a += len(chunk) - len(chunk.lstrip())
+            out.append((a, a + len(stripped)))
     return out
 
 
@@ -288,6 +293,8 @@ def _is_word(w: str) -> bool:
 
 
 def _norm(w: str) -> str:
+    if "'" not in w and "’" not in w:
+        return w
     for suffix in ("’s", "'s", "’", "'"):
         if w.endswith(suffix):
             return w[: -len(suffix)]
@@ -434,11 +441,8 @@ def _draft(t: str, toks: list[_Tok], starts: list[int], m: re.Match[str], s0: in
     ):
         q, start = None, m.start("n1") if gd["n1"] else m.start("b1")  # "handed over 46 soldiers"
     plain = core.isdigit()
-    before, after = t[max(s0, start - 14) : start], t[end : end + 16]
-    if plain and (
-        _MON_BEFORE.search(before) or _MON_AFTER.match(after) or _CLOCK_AFTER.match(after)
-        or _REF_BEFORE.search(before) or (len(core) > 1 and core[0] == "0")
-    ):  # fmt: skip
+    mb, ma = _BEFORE_RE.search(t, max(s0, start - 14), start), _AFTER_RE.match(t, end, end + 16)
+    if plain and ((mb and mb["skip"]) or (ma and ma["skip"]) or (len(core) > 1 and core[0] == "0")):
         return None
     lo, hi, vague, suffix = (1.0, 1.0, False, False) if is_a else _value(core)
     counted, category, mods, np_end, bg, mod_ev = _noun_phrase(t, toks, starts, end)
@@ -454,8 +458,7 @@ def _draft(t: str, toks: list[_Tok], starts: list[int], m: re.Match[str], s0: in
         high = None
     if q:
         lo, high = _qualify(_QUAL_KIND.get("_".join(q.lower().split()), "approx"), lo, high)
-    bg = bg or suffix or bool(_MONEY_BEFORE.search(before) or _AGE_BEFORE.search(before))
-    bg = bg or bool(_PERCENT_AFTER.match(after))
+    bg = bg or suffix or bool(mb and mb["bg"]) or bool(ma and ma["bg"])
     high = None if high is None else round(high, 4)
     return _Draft(round(lo, 4), high, start, end, np_end, counted, category, mods, bg, vague, mod_ev)
 
@@ -546,18 +549,19 @@ def _cue_ok(t: str, ds: list[_Draft], family: set[int | None], d: _Draft, pos: i
     return a <= d.start < b or not any(a <= e.start < b for x, e in enumerate(ds) if x not in family)
 
 
-def _link(t: str, toks: list[_Tok], starts: list[int], ds: list[_Draft], s0: int, s1: int) -> None:
+def _link(t: str, low: str, toks: list[_Tok], starts: list[int], ds: list[_Draft], s0: int, s1: int) -> None:
     """Set part_of, event and time cue of the drafts of one sentence."""
     for k, d in enumerate(ds):
         if not d.bg and (
-            _INCL_BEFORE.search(t, max(s0, d.start - 30), d.start) or _OF_WHOM_AFTER.match(t, d.end)
+            low[max(s0, d.start - 30) : d.start].rstrip(" ,:\t").endswith(_INCL_ENDINGS)
+            or _OF_WHOM_AFTER.match(t, d.end)
         ):
             d.parent = next((p for p in range(k - 1, -1, -1) if not ds[p].bg and ds[p].parent is None), None)
     main = [k for k, d in enumerate(ds) if not d.bg and d.parent is None]
     if not main:
         return
     cues: list[tuple[int, re.Match[str]]] = []
-    if any(w in _CUE_TRIGGERS or (len(w) == 4 and w.isdigit()) for _, _, w in toks):
+    if not _CUE_TRIGGERS.isdisjoint(tk[2] for tk in toks) or _YEAR_RE.search(t, s0, s1):
         cues = [(0, m) for m in _CUE_DATE.finditer(t, s0, s1)] + [
             (1, m) for m in _CUE_MARK.finditer(t, s0, s1)
         ]
@@ -604,7 +608,7 @@ def _link(t: str, toks: list[_Tok], starts: list[int], ds: list[_Draft], s0: int
 def _number_starts(t: str, low: str) -> list[int]:
     """Start offsets of digit runs and number words: C-speed scans instead of one big alternation."""
     found = [m.start() for m in _DIGITS_RE.finditer(low)]
-    for w in _CORE_SET.intersection(_ALPHA_RE.findall(low)):
+    for w in _CORE_SET:
         i = low.find(w)
         while i >= 0:
             j = i + len(w)
@@ -629,7 +633,8 @@ def extract_figures(text: str) -> list[Figure]:
         if p < last_end or si < 0 or p >= spans[si][1]:
             continue
         s0, s1 = spans[si]
-        tail = _TAIL_RE.search(t, max(s0, p - 28), p)
+        prev = low[max(s0, p - 16) : p].split()[-1:]
+        tail = _TAIL_RE.search(t, max(s0, p - 28), p) if prev and prev[0] in _TAIL_WORDS else None
         m = _FIG_RE.match(t, tail.start(), s1) if tail else None
         m = m if m and m.end() > p else _FIG_RE.match(t, p, s1)
         if m:
@@ -656,7 +661,7 @@ def extract_figures(text: str) -> list[Figure]:
         )
         if not ds:
             continue
-        _link(t, toks, starts, ds, s0, s1)
+        _link(t, low, toks, starts, ds, s0, s1)
         attr, base = _attribution(t, toks), len(out)
         for d in ds:
             parent = None if d.parent is None else base + d.parent

@@ -123,6 +123,8 @@ class ActorIndex:
         return [(self.actors[m.ids[0]], m.start, m.end) for m in self._lexicon.find(text)]
 
 
+# A headline that names its source after a colon or dash: "... toll rises to 25: ISPR".
+_HEADLINE_SOURCE = re.compile(r"\s*[:\u2014\u2013]\s*([^:\u2014\u2013]{2,60}?)\s*$")
 _CLAUSE_BREAK = re.compile(r",?\s+(?:while|whereas|but|however)\s+|;\s+")
 # A country or capital as the subject of a speech verb speaks for its government ("Pakistan says").
 _COUNTRY_SPEAKER = re.compile(r"\b(Pakistan|Islamabad|Afghanistan|Kabul)\s+(has\s+|had\s+|have\s+)?$")
@@ -164,6 +166,19 @@ def find_statements(
     """Attributed statements in the given sentence spans of `text` (at most one per clause)."""
     statements: list[Statement] = []
     for start, end in spans:
+        headline = _HEADLINE_SOURCE.search(text, start, end)
+        if headline is not None:
+            named = actors.find(headline.group(1))
+            if named and headline.end() >= end - 1:
+                speaker = named[0][0]
+                last_speaker = speaker
+                said = text[start : headline.start()]
+                statements.append(
+                    Statement(
+                        speaker.id, speaker.name, speaker.side, "says", _stance("says", said), start, end
+                    )
+                )
+                continue
         for clause_start, clause_end in _clauses(start, end, text):
             clause = text[clause_start:clause_end]
             named = actors.find(clause)
