@@ -18,6 +18,8 @@ from bot.extract.text import split_sentences, story_text
 
 #: Capitals that stand for governments in news copy ("Islamabad says"), not for where things happen.
 _SEATS = frozenset({"islamabad", "kabul", "doha", "rawalpindi", "tehran", "washington", "beijing"})
+#: A sentence whose places all lie farther than this from the headline's is about somewhere else.
+ELSEWHERE_KM = 150.0
 #: Sentences of the body (after the title) that count as the lead.
 LEAD_SENTENCES = 3
 _EVENT_FAMILY = {
@@ -189,7 +191,7 @@ def _about_elsewhere(
         named -= _SEATS
         if (start, end) in primary or not named:
             kept.append((start, end))
-        elif any(gazetteer.compatible(a, b) for a in named for b in headline_places):
+        elif any(gazetteer.compatible(a, b, ELSEWHERE_KM) for a in named for b in headline_places):
             kept.append((start, end))
     return kept
 
