@@ -24,12 +24,12 @@ from bot.extract import Claims
 from bot.extract.places import Gazetteer
 from bot.models import AlertDraft, Evidence
 
-WINDOW = timedelta(days=4)
+WINDOW = timedelta(days=5)
 JOIN_THRESHOLD = 1.0
 FAR_APART_KM = 150.0
 SAME_PLACE_KM = 60.0
 #: Incident types that can be one event told from two sides.
-FIGHTING = frozenset({"clash", "retaliation", "infiltration", "airstrike", "attack"})
+FIGHTING = frozenset({"clash", "retaliation", "infiltration", "airstrike", "attack", "closure"})
 #: Capitals that headlines use for governments ("blaming Islamabad", "Kabul says", talks in Doha).
 SEATS_OF_GOVERNMENT = frozenset(
     {"islamabad", "kabul", "doha", "rawalpindi", "tehran", "washington", "beijing"}
@@ -164,7 +164,7 @@ def match_score(
     place += _figure_score(claims, profile)
     if claims.event is None or profile.event is None:
         # No type to agree on: only a shared place and much shared wording will do.
-        return place + 4 * similarity if place > 0 and similarity >= 0.25 else None
+        return place + 4 * similarity if place > 0 and (similarity >= 0.1 or place >= 2.5) else None
     return 1.0 + place + 4 * similarity
 
 

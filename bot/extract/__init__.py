@@ -389,6 +389,9 @@ def _in_scope(
     """A border incident: the border is named, or both Afghanistan's and Pakistan's sides appear."""
     if mentions_border(lead):
         return True
+    gazetteer = knowledge.gazetteer
+    if any(p.in_lead and gazetteer.places[p.place_id].kind == "crossing" for p in places):
+        return True  # a border crossing is the border
     sides: set[str] = set()
     for place in places:
         country = knowledge.gazetteer.country(place.place_id)

@@ -27,8 +27,9 @@ EVENT_CUES: dict[str, re.Pattern[str]] = {
         r"clash(es|ed)?|skirmish\w*|cross-border (fire|firing|shelling)|shelling|heavy firing|"
         r"firing (at|along|on) the border|gunfight|cease-?fire|truce)\b",
         "infiltration": r"\b(infiltrat\w*|foil\w*|thwart\w*|repuls\w*|cross-border attacks?)\b",
-        "closure": r"\b((border|crossing|gate) (remains? |was |is )?(closed|shut|sealed)|closure|reopen\w*|"
-        r"(closed|shut|sealed|suspended) (the )?(border|crossing|trade))",
+        "closure": r"\b((border|crossing|gate|torkham|chaman|ghulam khan|angoor adda|kharlachi)\W+(\w+\W+){0,2}"
+        r"(closed|shut|sealed|suspended)|closure|reopen\w*|(closed|shut|sealed|suspended) (the )?(border|crossing|trade)|"
+        r"trade (resum\w*|halted|suspended)|resum\w* (trade|traffic)|trucks? (stranded|stuck))",
         "deportation": r"\b(deport\w*|expel\w*|expulsion|undocumented|illegal (migrants|immigrants|foreigners)|"
         r"deadline to leave|holding cent(re|er)s|forced to (flee|leave)|exodus)",
         "attack": r"\b(suicide (bomb\w*|attack\w*)|bombing|blast|explosion|ambush\w*|(terror|militant) attack)",

@@ -82,20 +82,22 @@ _IRREG = _table(
     person="people persons individual individuals others lives", man="men", woman="women", child="children",
     policeman="policemen", gunman="gunmen", tribesman="tribesmen", serviceman="servicemen", foot="feet",
     inning="innings", personnel="personnel", police="police", khawarij="khawarij", taliban="taliban",
+    corps="corps", series="series", headquarters="headquarters", news="news",
 )  # fmt: skip
 _BG = _words(
     "km kms kilometer kilometre mile meter metre foot acre hectare kanal square sq year month week day hour hr "
     "minute min decade century percent pc rupee rs dollar usd pkr afghani euro pound tonne ton kg kilogram "
     "litre liter run wicket over goal point ball inning match seat vote district centre center province fort "
     "post checkpost checkpoint village town city country crossing school house home building mosque tehsil "
-    "time round page share megawatt mw storey floor degree age"
+    "time round page share megawatt mw storey floor degree age magnitude"
 )
 _NAT = {"afghanistan": "afghan", "afg": "afghan", "pakistan": "pakistani", "pak": "pakistani", "u.s.": "us"}
 _NATIONS = _words("afghan afghanistan afg pakistani pakistan pak us u.s. american nato iranian indian chinese "
                   "tajik british russian uzbek")  # fmt: skip
 _EVENT = _table(
     killed="kill kills killed killing dead die died dies dying death deaths martyred martyrdom martyrs shahadat "
-    "slain perished lives toll fatalities massacred gunned neutralised neutralized eliminated",
+    "slain perished lives toll fatalities massacred gunned neutralised neutralized eliminated succumbed succumb "
+    "succumbs",
     injured="injured injuring injure injuries injury wounded wounding wound wounds hurt",
     crossed="crossed cross crosses slipped entered infiltrated",
     refuge="refuge asylum shelter sheltered sanctuary",
@@ -124,6 +126,8 @@ _STOP = _words(
     f"reportedly allegedly alone only just do did does according because then so night morning {_MONTHS} {_DAYS}"
 )
 _SKIP = _words("more other additional further another odd")
+_ED_ADJ = _words("armed unarmed unidentified suspected alleged undocumented unregistered registered trained retired")
+_DIED = _words("died dies die succumbed succumb succumbs")
 _LEFT_BOUND = _words(
     "and or but while as after before when with who which that by in from against during than"
 )
@@ -133,7 +137,9 @@ _CONJ = frozenset({"and", "or", "as well as", "and also", ""})
 _ATTR_VERBS = _words("said says say reported reports reporting told stated confirmed announced noted added "
                      "quoted disclosed revealed claimed claims claim")  # fmt: skip
 _ATTR_STOP = _words("with and or but that which who whom in on at to into from by for as after before while "
-                    "when is are was were be been being will would than because since where if then so not")  # fmt: skip
+                    "when is are was were be been being will would than because since where if then so not "
+                    "although though however whereas")  # fmt: skip
+_ATTR_JOIN = _words("at in for from and")  # "Customs officials at Torkham", "UNHCR and IOM"
 _PRONOUNS = _words("it he she they we i you who which that this these those there")
 _PRE_VERB_SKIP = _words(
     f"also further later earlier has have had reportedly on today yesterday night late {_DAYS}"
@@ -197,9 +203,9 @@ _MON = (r"(?:January|February|March|April|May|June|July|August|September|October
 _REFS = (
     "No|Nos|Article|Section|Clause|Chapter|Resolution|Page|Phase|Gate|Sector|Route|Flight|Vol|Act|Rule|Level"
 )
-_BEFORE_RE = re.compile(  # skip: "July 26", "No. 1"; bg: money, ages
+_BEFORE_RE = re.compile(  # skip: "July 26", "No. 1"; bg: money, ages, magnitudes
     rf"(?:(?P<skip>\b{_MON}|\b(?:{_REFS})\.?)|(?P<bg>\$|US\$|€|£|\bRs\.?|\bPKR|\bUSD|\bAFN|\bAfs?\.?"
-    r"|\b(?i:aged|ages?\s+of)))\s*$"
+    r"|\b(?i:aged|ages?\s+of|magnitude)))\s*$"
 )
 _AFTER_RE = re.compile(  # skip: "26 July", "0035 PST"; bg: percentages
     rf"(?P<skip>(?:st|nd|rd|th)?\s+(?:of\s+)?{_MON}|\s*(?i:PST|PKT|GMT|UTC|IST|AFT|hrs\b|[ap]\.m\.|[ap]m\b))"
@@ -209,6 +215,10 @@ _TAIL_WORDS = _words("least than over above of nearly almost to about around app
                      "estimated as most under below between a an")  # fmt: skip
 _INCL_ENDINGS = ("including", "incl.", "among them", "among whom", "of whom", "of them")
 _OF_AFTER = re.compile(r"\s+of\b", re.I)
+_OF_THE_RE = re.compile(r"\s+of\s+(?:the\s+)?$", re.I)  # "1.7 million of the 4 million Afghans"
+_COMPOUND_RE = re.compile(r"-([^\W\d_]+(?:-[^\W\d_]+)*)")  # "2,600-kilometer", "eight-day", "12-year-old"
+_PAREN_OPEN = {"(": ")", "-": "-", "–": "–", "—": "—"}
+_HEADLINE_SOURCE = re.compile(r":\s*([A-Z][\w’'.-]*(?:\s+[\w’'.-]+){0,3})\s*$")  # "...: ISPR"
 _OF_WHOM_AFTER = re.compile(r"\s+of\s+(?:whom|them)\b", re.I)
 _CUE_DATE = re.compile(
     rf"\b(?:(?i:earlier|later)\s+(?i:in|on|this)\s+(?:(?i:early|mid|late)[-\s]+)?(?:{_MON}(?:\s+\d{{1,2}}\b)?"
@@ -305,7 +315,7 @@ def _singular(w: str) -> str:
     w = _norm(w)
     if w in _IRREG:
         return _IRREG[w]
-    if w.endswith("ies") and len(w) > 4:
+    if w.endswith("ies") and len(w) > 4 and w != "series":
         return w[:-3] + "y"
     if w.endswith(("ches", "shes", "sses", "xes")):
         return w[:-2]
