@@ -23,6 +23,18 @@ from pathlib import Path
 from typing import Any
 
 
+#: Functions whose inclusive time makes up each stage of a poll (for the profile's stage breakdown).
+STAGES = {
+    "HTTP fetch": ("read_limited",),
+    "feed parsing (feedparser)": ("_parse_within",),
+    "entry text (HTML to text)": ("_html_to_text",),
+    "process_entry (store + analyse)": ("process_entry",),
+    "  of which extraction": ("extract_claims",),
+    "  of which MinHash": ("minhash_signature",),
+    "feed state (load/save)": ("load_feed_state", "save_feed_state"),
+}
+
+
 def _ours(args: argparse.Namespace) -> dict[str, Any]:
     from bot import store
     from bot.config import load_config
@@ -111,11 +123,13 @@ def main() -> None:
     if args.profile:
         from pyinstrument import Profiler
 
+        from bench.profiling import summarize
+
         profiler = Profiler(interval=0.002)
         profiler.start()
         result = run(args)
         profiler.stop()
-        Path(args.profile).write_text(profiler.output_text(unicode=False, color=False))
+        Path(args.profile).write_text(json.dumps(summarize(profiler, STAGES, result["cycle_wall"])))
     else:
         result = run(args)
     print(json.dumps(result))

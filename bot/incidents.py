@@ -25,6 +25,8 @@ from bot.extract.places import Gazetteer
 from bot.models import AlertDraft, Evidence
 
 WINDOW = timedelta(days=5)
+#: Word overlap (Jaccard of title and lead) that lets a report with no incident type and no place join.
+UNTYPED_SIMILARITY = 0.15
 JOIN_THRESHOLD = 1.0
 FAR_APART_KM = 150.0
 SAME_PLACE_KM = 60.0
@@ -36,7 +38,7 @@ SEATS_OF_GOVERNMENT = frozenset(
 )
 EXCHANGE_OF_FIRE = frozenset({"clash", "retaliation"})
 #: Sides between which a difference of position is a conflict.
-SIDES = frozenset({"pakistan", "afghanistan", "militant", "international"})
+SIDES = frozenset({"pakistan", "afghanistan", "militant"})
 EVENT_LABELS = {
     "crossing": "border crossing",
     "airstrike": "air strikes",
@@ -164,7 +166,9 @@ def match_score(
     place += _figure_score(claims, profile)
     if claims.event is None or profile.event is None:
         # No type to agree on: only a shared place and much shared wording will do.
-        return place + 4 * similarity if place > 0 and (similarity >= 0.1 or place >= 2.5) else None
+        if place > 0 and (similarity >= 0.1 or place >= 2.5):
+            return place + 4 * similarity
+        return 4 * similarity if place == 0 and similarity >= UNTYPED_SIMILARITY else None
     return 1.0 + place + 4 * similarity
 
 

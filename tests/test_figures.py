@@ -475,6 +475,111 @@ def test_time_cue_stays_in_its_clause() -> None:
     assert [f.time_cue for f in extract_figures(s)] == ["on July 1", "on July 1"]
 
 
+def test_elliptical_figure_and_clause_attribution() -> None:
+    a, b = extract_figures("Pakistan says 23 soldiers died, Taliban claim 58: what we know")
+    assert (a.counted, a.event, a.attribution) == ("soldier", "killed", "Pakistan")
+    assert (b.phrase, b.counted, b.category, b.event, b.attribution) == (
+        "58",
+        "soldier",
+        "security",
+        "killed",
+        "Taliban",
+    )
+    s = "Pakistan's military says 25 of its soldiers were killed; the Taliban say nine of their fighters died."
+    a, b = extract_figures(s)
+    assert (a.counted, a.event, a.attribution) == ("soldier", "killed", "Pakistan's military")
+    assert (b.counted, b.event, b.attribution) == ("fighter", "killed", "the Taliban")
+
+
+@pytest.mark.parametrize(
+    ("text", "phrase", "source"),
+    [
+        ("Pakistan's military media wing, the ISPR, said 23 soldiers were killed.", "23", "the ISPR"),
+        (
+            "Customs officials at Torkham said about 1,500 people crossed.",
+            "about 1,500",
+            "Customs officials at Torkham",
+        ),
+        (
+            "Over 250,000 Afghans have returned since 15 September, UNHCR and IOM said.",
+            "Over 250,000",
+            "UNHCR and IOM",
+        ),
+        (
+            '"Two children were hurt," said a resident of Borki, a village near the border.',
+            "Two",
+            "a resident of Borki",
+        ),
+        (
+            "He dismissed the Pakistani military's claim that more than 200 Afghan fighters had been killed.",
+            "more than 200",
+            "the Pakistani military",
+        ),
+        ("23 soldiers martyred, over 200 Taliban fighters killed in border clashes: ISPR", "23", "ISPR"),
+        (
+            "Pedestrians stayed, although officials said a few dozen patients crossed.",
+            "a few dozen",
+            "officials",
+        ),
+    ],
+)
+def test_attribution_shapes(text: str, phrase: str, source: str) -> None:
+    assert fig(text, phrase).attribution == source
+
+
+def test_tolls_that_rise() -> None:
+    s = (
+        "The death toll from Tuesday's earthquake in Herat's Zindajan district has risen to six, with 27 people "
+        "injured, provincial officials said."
+    )
+    a, b = extract_figures(s)
+    assert (a.phrase, a.counted, a.event, b.phrase, b.event) == ("six", "person", "killed", "27", "injured")
+    assert a.attribution == b.attribution == "provincial officials"
+    s = (
+        "Two soldiers wounded in Saturday night's clashes with Afghan Taliban forces in Kurram succumbed to their "
+        "injuries at the Combined Military Hospital in Peshawar, the ISPR said on Monday, raising the number of "
+        "soldiers martyred in the fighting to 25."
+    )
+    a, b = extract_figures(s)
+    assert (a.counted, a.event, b.phrase, b.event, a.attribution) == (
+        "soldier",
+        "killed",
+        "25",
+        "killed",
+        "the ISPR",
+    )
+
+
+def test_breakdowns() -> None:
+    s = (
+        "Three people - two Frontier Corps personnel and a civilian truck driver - were wounded on the Pakistani "
+        "side."
+    )
+    a, b, c = extract_figures(s)
+    assert (a.phrase, a.counted, a.event) == ("Three", "person", "injured")
+    assert (b.counted, b.category, b.modifiers, b.part_of, b.event) == (
+        "personnel", "security", ("frontier", "corps"), 0, "injured",
+    )  # fmt: skip
+    assert (c.phrase, c.counted, c.part_of) == ("a", "driver", 0)
+    s = '"Eight civilians were martyred, among them five children and two women," he said.'
+    assert [(f.counted, f.part_of, f.event) for f in extract_figures(s)] == [
+        ("civilian", None, "killed"), ("child", 0, "killed"), ("woman", 0, "killed"),
+    ]  # fmt: skip
+    s = "Officials estimate that about 1.7 million of the more than four million Afghans have no documents."
+    a, b = extract_figures(s)
+    assert (a.counted, a.category, a.part_of, b.low, b.high) == ("afghan", "migrant", 1, 4_000_001, None)
+
+
+def test_compounds_and_iso_dates() -> None:
+    assert [
+        (f.phrase, f.counted, f.background)
+        for f in extract_figures("Trade resumed after the eight-day closure.")
+    ] == [("eight", "day", True)]
+    assert fig("Pakistan named a 17-member squad for the two-match series.", "two").background
+    assert fig("A 4.9-magnitude earthquake jolted Herat.", "4.9").background
+    assert extract_figures("published: 2025-10-12T11:20:00+05:00\nIn the 2020-21 season") == []
+
+
 def test_not_figures() -> None:
     s = (
         "On 26 July 2021 at 10:30 the No. 1 priority was COVID-19, G-20 and F-16 jets, @sumrkhan1 wrote "

@@ -338,10 +338,14 @@ def _settle_figures(claims: list[FigureClaim]) -> tuple[FigureClaim, ...]:
             )
         settled.append(claim)
     tolls = [c for c in settled if c.measure.startswith(("killed:", "injured:")) and not c.vague]
+
+    def kind(c: FigureClaim) -> str:
+        return ":".join(c.measure.split(":")[:2])
+
     return tuple(
         c
         for c in settled
-        if not any(o.measure == c.measure and c.high is not None and o.low > c.high for o in tolls)
+        if not any(kind(o) == kind(c) and c.high is not None and o.low > c.high for o in tolls)
     )
 
 

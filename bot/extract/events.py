@@ -20,6 +20,7 @@ EVENT_CUES: dict[str, re.Pattern[str]] = {
         "crossing": r"\b(refuge|asylum|safe passage|crossed (the |a )?(border|into|over)\b|slipped across|repatriat\w*|"
         r"handed (them )?(over|back)|sought shelter|took shelter)",
         "airstrike": r"\b(air ?strikes?|air raids?|aerial (strikes?|bombardment)|jets?\b|drone strikes?|"
+        r"(?-i:[A-Z][a-z]+) strikes\b|فضائی|بمباری|هوایی|بمبارد|"
         r"warplanes?|bombardment|cross-border strikes?|strikes? inside)",
         "retaliation": r"\b((?<!warning of )(?<!warn of )(?<!vowed )(?<!vow )(?<!pledged )retaliat\w*|hit back|"
         r"hits back|strik(e|es|ing) back|struck back|(operations?|attacks?|strikes?) (\w+ )?in response to)",
@@ -31,7 +32,7 @@ EVENT_CUES: dict[str, re.Pattern[str]] = {
         r"(closed|shut|sealed|suspended)|closure|reopen\w*|(closed|shut|sealed|suspended) (the )?(border|crossing|trade)|"
         r"trade (resum\w*|halted|suspended)|resum\w* (trade|traffic)|trucks? (stranded|stuck))",
         "deportation": r"\b(deport\w*|expel\w*|expulsion|undocumented|illegal (migrants|immigrants|foreigners)|"
-        r"deadline to leave|holding cent(re|er)s|forced to (flee|leave)|exodus)",
+        r"deadline to leave|holding cent(re|er)s|forced to (flee|leave)|exodus)|ملک بدر|اخراج",
         "attack": r"\b(suicide (bomb\w*|attack\w*)|bombing|blast|explosion|ambush\w*|(terror|militant) attack)",
         "arrest": r"\b(arrest\w*|apprehended|taken into custody)\b",
     }.items()

@@ -126,7 +126,9 @@ _STOP = _words(
     f"reportedly allegedly alone only just do did does according because then so night morning {_MONTHS} {_DAYS}"
 )
 _SKIP = _words("more other additional further another odd")
-_ED_ADJ = _words("armed unarmed unidentified suspected alleged undocumented unregistered registered trained retired")
+_ED_ADJ = _words(
+    "armed unarmed unidentified suspected alleged undocumented unregistered registered trained retired"
+)
 _DIED = _words("died dies die succumbed succumb succumbs")
 _LEFT_BOUND = _words(
     "and or but while as after before when with who which that by in from against during than"
@@ -139,6 +141,7 @@ _ATTR_VERBS = _words("said says say reported reports reporting told stated confi
 _ATTR_STOP = _words("with and or but that which who whom in on at to into from by for as after before while "
                     "when is are was were be been being will would than because since where if then so not "
                     "although though however whereas")  # fmt: skip
+_CLAIMED = _words("lives life responsibility")
 _ATTR_JOIN = _words("at in for from and")  # "Customs officials at Torkham", "UNHCR and IOM"
 _PRONOUNS = _words("it he she they we i you who which that this these those there")
 _PRE_VERB_SKIP = _words(
@@ -296,6 +299,7 @@ class _Draft:
     parent: int | None = None
     event: str | None = None
     time_cue: str | None = None
+    attribution: str | None = None
 
 
 def _is_word(w: str) -> bool:
@@ -369,6 +373,13 @@ def _qualify(kind: str, lo: float, hi: float | None) -> tuple[float, float | Non
     return 0.85 * lo, None if hi is None else 1.15 * hi
 
 
+def _plural(w: str) -> bool:
+    w = _norm(w)
+    if w in _IRREG:
+        return _IRREG[w] != w
+    return w.endswith("s") and not w.endswith(("ss", "us", "is")) and len(w) > 3
+
+
 def _chunk(toks: list[_Tok], i: int) -> list[int]:
     """Token indices of the noun-phrase words from token i on; ends at function words, verbs, a plural."""
     out: list[int] = []
@@ -380,16 +391,15 @@ def _chunk(toks: list[_Tok], i: int) -> list[int]:
         if w in _SKIP:
             i += 1
             continue
-        if w in _EVENT or (w.endswith(("ed", "ly")) and _singular(w) not in _LEX and w not in _BG):
+        if w in _EVENT or (
+            w.endswith(("ed", "ly")) and w not in _ED_ADJ and _singular(w) not in _LEX and w not in _BG
+        ):
             nxt = toks[i + 1][2] if i + 1 < n else "."
             if out or not _is_word(nxt) or nxt in _STOP or nxt in _EVENT:
                 break
         out.append(i)
         i += 1
-        nw = _norm(w)
-        if _IRREG.get(nw, nw) != nw or (
-            nw.endswith("s") and not nw.endswith(("ss", "us", "is")) and len(nw) > 3
-        ):
+        if _plural(w):
             break  # the head of an English noun phrase is its first plural noun
     while len(out) > 1 and toks[out[-1]][2].endswith("ing"):
         out.pop()
@@ -400,13 +410,11 @@ def _noun_phrase(
     t: str, toks: list[_Tok], starts: list[int], pos: int
 ) -> tuple[str, str, tuple[str, ...], int, bool, str | None]:
     """(counted, category, modifiers, np_end, background-unit, modifier-event) after a number ending at pos."""
+    if cm := _COMPOUND_RE.match(t, pos):  # "2,600-kilometer", "eight-day", "12-year-old", "46-member"
+        word = cm.group(1).lower()
+        head = _singular(word.split("-")[0])
+        return head, _LEX.get(head, "other"), (), cm.end(), head in _BG or word.endswith("old"), None
     i, n = bisect_left(starts, pos), len(toks)
-    if i + 1 < n and toks[i][2] == "-" and toks[i][0] == pos and toks[i + 1][0] == pos + 1:
-        word = toks[i + 1][2]
-        if _is_word(word):  # "2,600-kilometer", "12-year-old", "46-member"
-            head = _singular(word.split("-")[0])
-            bg = head in _BG or word.endswith("old")
-            return head, _LEX.get(head, "other"), (), toks[i + 1][1], bg, None
     if i < n and toks[i][2] == "of":
         i += 1
         while i < n and toks[i][2] in ("the", "these", "those", "its", "their", "whom", "them"):
@@ -454,6 +462,8 @@ def _draft(t: str, toks: list[_Tok], starts: list[int], m: re.Match[str], s0: in
     mb, ma = _BEFORE_RE.search(t, max(s0, start - 14), start), _AFTER_RE.match(t, end, end + 16)
     if plain and ((mb and mb["skip"]) or (ma and ma["skip"]) or (len(core) > 1 and core[0] == "0")):
         return None
+    if plain and len(core) == 4 and 1900 <= int(core) <= 2100 and core2 and core2.isdigit():
+        return None  # "2021-07-12", "2020-21"
     lo, hi, vague, suffix = (1.0, 1.0, False, False) if is_a else _value(core)
     counted, category, mods, np_end, bg, mod_ev = _noun_phrase(t, toks, starts, end)
     if plain and not core2 and len(core) == 4 and 1900 <= lo <= 2100 and category == "other":
@@ -491,67 +501,120 @@ def _event_at(toks: list[_Tok], k: int) -> str | None:
 
 
 def _left_event(toks: list[_Tok], k: int) -> str | None:
-    seen = 0
-    while k >= 0 and seen < 4:
-        w = toks[k][2]
+    """An event word just before token k+1 in its clause ("killed 46", "martyrdom of one soldier")."""
+    i, seen = k, 0
+    while i >= 0 and seen < 4:
+        w = toks[i][2]
         if w not in _QUOTES:
             if not _is_word(w) or w in _LEFT_BOUND:
-                return None
-            if ev := _event_at(toks, k):
+                break
+            if ev := _event_at(toks, i):
                 return ev
             seen += 1
-        k -= 1
+        i -= 1
+    if k >= 0 and toks[k][2] in (
+        "to",
+        "at",
+    ):  # "the toll ... has risen to six", "raising the number ... to 25"
+        for i in range(k - 1, max(-1, k - 16), -1):
+            if toks[i][2] in _CLAUSE_PUNCT:
+                break
+            if ev := _event_at(toks, i):
+                return ev
     return None
 
 
 def _right_event(
     toks: list[_Tok], starts: list[int], k: int, stop: int, skips: list[tuple[int, int]]
 ) -> str | None:
+    """The first event word after the noun phrase (token k on) in its clause, before `stop`."""
+
     def scan(a: int, b: int) -> str | None:
+        found = None
         for x in range(a, b):
-            if toks[x][2] in _CLAUSE_PUNCT:
-                return None
-            if not any(p <= toks[x][0] < q for p, q in skips) and (ev := _event_at(toks, x)):
-                return ev
-        return None
+            if toks[x][2] in _CLAUSE_PUNCT and toks[x][2] != "-":
+                break
+            if any(p <= toks[x][0] < q for p, q in skips):
+                continue
+            if found == "injured" and toks[x][2] in _DIED:
+                return "killed"  # "two soldiers wounded in the clash succumbed to their injuries"
+            if found is None and (found := _event_at(toks, x)) not in (None, "injured"):
+                return found
+        return found
 
     b = bisect_left(starts, stop)
-    if k < b and toks[k][2] == ",":  # skip ", including five officers," / ", fleeing ...," first
-        close = next((x for x in range(k + 1, b) if toks[x][2] == ","), b)
+    if k < b and toks[k][2] in _PAREN_OPEN or (k < b and toks[k][2] == ","):  # skip ", including ...," first
+        closer = _PAREN_OPEN.get(toks[k][2], ",")
+        close = next((x for x in range(k + 1, b) if toks[x][2] == closer), b)
         return scan(close + 1, b) or scan(k + 1, close)
     return scan(k, b)
 
 
-def _attribution(t: str, toks: list[_Tok]) -> str | None:
-    """Who the sentence says gave its figures: "according to X", "X said/reported/claimed ..."."""
+def _np_left(t: str, toks: list[_Tok], words: list[str], last: int) -> str | None:
+    """The noun phrase ending at token `last` ("the Inter-Services Public Relations", "Customs officials at
+    Torkham"), or None when there is none or it is a pronoun."""
+    k = last
+    while k >= 0 and last - k < 9 and _is_word(words[k]) and words[k] not in _PRONOUNS:
+        w = words[k]
+        if w in _ATTR_STOP or (w.endswith("ed") and w not in _ED_ADJ):
+            joined = w in _ATTR_JOIN and k < last and k > 0 and t[toks[k + 1][0]].isupper()
+            if not (joined and _is_word(words[k - 1]) and words[k - 1] not in _ATTR_STOP):
+                break
+        k -= 1
+    if k == last:
+        return None
+    text = t[toks[k + 1][0] : toks[last][1]]
+    return text[:-2] if text.endswith(("'s", "’s")) else text  # "the Pakistani military's claim"
+
+
+def _attributions(t: str, toks: list[_Tok], s1: int) -> list[tuple[int, str]]:
+    """(offset, source words) for every "according to X" / "X said, reported, claimed ..." in a sentence."""
     words = [tk[2] for tk in toks]
-    for k in range(len(words) - 2):
-        if words[k] == "according" and words[k + 1] == "to":
-            j = k + 2
-            while j < len(words) and j - k < 10 and words[j][0].isalnum():
-                j += 1
-            if j > k + 2:
-                return t[toks[k + 2][0] : toks[j - 1][1]]
+    found: list[tuple[int, str]] = []
     for v, w in enumerate(words):
-        if w not in _ATTR_VERBS or (
-            w.startswith("claim") and {"lives", "life", "responsibility"} & set(words[v + 1 : v + 3])
-        ):
+        if w == "according" and v + 2 < len(words) and words[v + 1] == "to":
+            j = v + 2
+            while j < len(words) and j - v < 18 and words[j][0].isalnum():
+                j += 1
+            if j > v + 2:
+                found.append((toks[v][0], t[toks[v + 2][0] : toks[j - 1][1]]))
             continue
+        if w not in _ATTR_VERBS or (w.startswith("claim") and not _CLAIMED.isdisjoint(words[v + 1 : v + 3])):
+            continue  # "claimed lives", "claimed responsibility" are no attributions
         last = v - 1
         while last >= 0 and words[last] in _PRE_VERB_SKIP:
             last -= 1
-        if last > 0 and words[last] == ",":  # "A Pakistani official, who spoke ..., said"
+        np = None
+        if last > 0 and words[last] == ",":  # "X, who spoke ..., said" / "X's media wing, the ISPR, said"
             c = next((x for x in range(last - 1, -1, -1) if words[x] == ","), -1)
-            last = c - 1 if c > 0 and words[c + 1] in ("who", "which", "speaking", "talking") else last
-        k = last
-        while k >= 0 and last - k < 6 and _is_word(words[k]) and words[k] not in _ATTR_STOP | _PRONOUNS:
-            k -= 1
-        if k + 1 <= last and not (k >= 0 and words[k] in _PRONOUNS and k == last):
-            return t[toks[k + 1][0] : toks[last][1]]
-    return None
+            if c > 0 and words[c + 1] in ("who", "which", "speaking", "talking"):
+                np = _np_left(t, toks, words, c - 1)
+            elif (
+                c >= 0
+                and c + 1 < last
+                and all(_is_word(x) and x not in _ATTR_STOP for x in words[c + 1 : last])
+            ):
+                np = t[toks[c + 1][0] : toks[last - 1][1]]
+        elif last >= 0:
+            np = _np_left(t, toks, words, last)
+        if (
+            np is None
+            and w in ("said", "says", "added", "told")
+            and (last < 0 or words[last] in _QUOTES | {","})
+        ):
+            j = v + 1  # inverted: '..., said a resident of Borki'
+            while j < len(words) and j - v < 8 and _is_word(words[j]) and words[j] not in _ATTR_STOP:
+                j += 1
+            if j > v + 1 and words[v + 1] not in _PRONOUNS:
+                np = t[toks[v + 1][0] : toks[j - 1][1]]
+        if np:
+            found.append((toks[v][0], np))
+    if not found and (m := _HEADLINE_SOURCE.search(t, toks[0][0] if toks else 0, s1)):
+        found.append((m.start(1), m.group(1)))
+    return found
 
 
-def _cue_ok(t: str, ds: list[_Draft], family: set[int | None], d: _Draft, pos: int, s0: int, s1: int) -> bool:
+def _cue_ok(t: str, ds: list[_Draft], family: set[int], d: _Draft, pos: int, s0: int, s1: int) -> bool:
     """False when the cue sits in a comma-clause that holds another figure but not `d` ("47% ... last year")."""
     a = max((m.end() for m in _CLAUSE_RE.finditer(t, s0, pos)), default=s0)
     m = _CLAUSE_RE.search(t, pos, s1)
@@ -559,22 +622,49 @@ def _cue_ok(t: str, ds: list[_Draft], family: set[int | None], d: _Draft, pos: i
     return a <= d.start < b or not any(a <= e.start < b for x, e in enumerate(ds) if x not in family)
 
 
-def _link(t: str, low: str, toks: list[_Tok], starts: list[int], ds: list[_Draft], s0: int, s1: int) -> None:
-    """Set part_of, event and time cue of the drafts of one sentence."""
+def _nearest(items: list[tuple[int, str]], a: int, b: int, pos: int) -> str | None:
+    inside = [(abs(p - pos), text) for p, text in items if a <= p < b]
+    return min(inside)[1] if inside else None
+
+
+def _parts(t: str, low: str, ds: list[_Draft], s0: int) -> None:
+    """Link subsets: "46 ..., including five officers", "Three people - two FC personnel and a civilian -",
+    "1.7 million of the 4 million Afghans"."""
     for k, d in enumerate(ds):
-        if not d.bg and (
-            low[max(s0, d.start - 30) : d.start].rstrip(" ,:\t").endswith(_INCL_ENDINGS)
-            or _OF_WHOM_AFTER.match(t, d.end)
-        ):
+        if d.bg or d.parent is not None:
+            continue
+        prev = ds[k - 1] if k else None
+        if prev and prev.parent is not None and t[prev.np_end : d.start].strip(" ,").lower() in _CONJ:
+            d.parent = prev.parent  # "among them five children and two women"
+        elif low[max(s0, d.start - 30) : d.start].rstrip(" ,:\t").endswith(
+            _INCL_ENDINGS
+        ) or _OF_WHOM_AFTER.match(t, d.end):
             d.parent = next((p for p in range(k - 1, -1, -1) if not ds[p].bg and ds[p].parent is None), None)
+        elif not d.counted and k + 1 < len(ds) and _OF_THE_RE.match(t[d.end : ds[k + 1].start]):
+            g = ds[k + 1]
+            d.counted, d.category, d.mods, d.parent = g.counted, g.category, g.mods, k + 1
+        rest = t[d.np_end : d.np_end + 3].lstrip(" ")
+        if rest[:1] in _PAREN_OPEN and (rest[:1] == "(" or t[d.np_end : d.np_end + 1] == " "):
+            close = t.find(_PAREN_OPEN[rest[0]], t.index(rest[0], d.np_end) + 1)
+            for c in ds[k + 1 :]:
+                if c.start < close and not c.bg and c.parent is None:
+                    c.parent = k
+
+
+def _link(t: str, low: str, toks: list[_Tok], starts: list[int], ds: list[_Draft], s0: int, s1: int) -> None:
+    """Set part_of, event, time cue and attribution of the drafts of one sentence."""
+    _parts(t, low, ds, s0)
     main = [k for k, d in enumerate(ds) if not d.bg and d.parent is None]
+    attrs = _attributions(t, toks, s1)
+    for d in ds:
+        d.attribution = attrs[0][1] if attrs else None
     if not main:
         return
-    cues: list[tuple[int, re.Match[str]]] = []
+    cues: list[tuple[int, str]] = []
+    marks: list[tuple[int, str]] = []
     if not _CUE_TRIGGERS.isdisjoint(tk[2] for tk in toks) or _YEAR_RE.search(t, s0, s1):
-        cues = [(0, m) for m in _CUE_DATE.finditer(t, s0, s1)] + [
-            (1, m) for m in _CUE_MARK.finditer(t, s0, s1)
-        ]
+        cues = [(m.start(), m.group()) for m in _CUE_DATE.finditer(t, s0, s1)]
+        marks = [(m.start(), m.group()) for m in _CUE_MARK.finditer(t, s0, s1)]
     bounds = [s0]  # a cue belongs to the figure on its side of the last clause comma between two figures
     for p in range(1, len(main)):
         gap_start, gap_end = ds[main[p - 1]].np_end, ds[main[p]].start
@@ -592,27 +682,29 @@ def _link(t: str, low: str, toks: list[_Tok], starts: list[int], ds: list[_Draft
             chained[q] = a
             cur, q = ds[main[q]].np_end, q + 1
         regions[k] = (a, bounds[q], ds[main[q]].start if q < len(main) else s1, skips)
-    for k, d in enumerate(ds):
+    for k in sorted(range(len(ds)), key=lambda x: ds[x].parent is not None):  # parents first
+        d = ds[k]
         if d.bg:
             continue
-        a, b, stop, skips = regions[d.parent if d.parent is not None else k]
+        top = d.parent if d.parent is not None else k
+        a, b, stop, skips = regions[top]
         own = _left_event(toks, bisect_left(starts, d.start) - 1)
         own = own or _right_event(toks, starts, bisect_left(starts, d.np_end), stop, skips) or d.mod_event
         d.event = (ds[d.parent].event or own) if d.parent is not None else own
-        family = {k, d.parent} | {
-            x for x, c in enumerate(ds) if c.parent is not None and c.parent in (k, d.parent)
-        }
-        best = min(
-            (
-                (pri, abs(m.start() - d.start), m.group())
-                for pri, m in cues
-                if a <= m.start() and m.end() <= b and _cue_ok(t, ds, family, d, m.start(), s0, s1)
-            ),
-            default=None,
-        )
-        d.time_cue = _FULL_MONTH_DOT.sub("", best[2]) if best else None
+        if not d.counted and d.event is None:  # "Pakistan says 23 soldiers died, Taliban claim 58"
+            prev = next((ds[x] for x in reversed(main) if x < k and ds[x].counted and ds[x].event), None)
+            if prev:
+                d.counted, d.category, d.event = prev.counted, prev.category, prev.event
         if not d.counted and (d.vague or d.event):
             d.counted, d.category = "person", "civilian"
+        d.attribution = _nearest(attrs, a, b, d.start) or d.attribution
+        if cues or marks:
+            family = {top} | {x for x, c in enumerate(ds) if c.parent == top}
+            ok = [(p, c) for p, c in cues if a <= p < b and _cue_ok(t, ds, family, d, p, s0, s1)]
+            ok = ok or [(p, c) for p, c in marks if a <= p < b and _cue_ok(t, ds, family, d, p, s0, s1)]
+            d.time_cue = (
+                _FULL_MONTH_DOT.sub("", min(ok, key=lambda x: abs(x[0] - d.start))[1]) if ok else None
+            )
 
 
 def _number_starts(t: str, low: str) -> list[int]:
@@ -672,11 +764,11 @@ def extract_figures(text: str) -> list[Figure]:
         if not ds:
             continue
         _link(t, low, toks, starts, ds, s0, s1)
-        attr, base = _attribution(t, toks), len(out)
+        base = len(out)
         for d in ds:
             parent = None if d.parent is None else base + d.parent
             out.append(Figure(
-                d.low, d.high, text[d.start : d.end].strip(), d.counted, d.category, d.mods, d.event, attr,
-                d.time_cue, d.bg, parent, d.start, d.end, s0, s1,
+                d.low, d.high, text[d.start : d.end].strip(), d.counted, d.category, d.mods, d.event,
+                d.attribution, d.time_cue, d.bg, parent, d.start, d.end, s0, s1,
             ))  # fmt: skip
     return out
