@@ -6,15 +6,20 @@ from collections import defaultdict
 from typing import Any
 
 
-def _walk(frame: Any, stack: tuple[str, ...], own: dict[str, float], inclusive: dict[str, float]) -> None:
+def _walk(
+    frame: Any, stack: tuple[str, ...], parent: str, own: dict[str, float], inclusive: dict[str, float]
+) -> None:
     name = frame.function or "?"
-    where = f"{frame.file_path_short or '?'}:{frame.line_no}"
-    key = f"{name} ({where})"
-    own[key] += frame.total_self_time
+    if name.startswith("["):  # pyinstrument's synthetic "[self]"/"[await]" frames: time of the parent itself
+        own[parent] += frame.time
+        return
+    key = f"{name} ({frame.file_path_short or '?'}:{frame.line_no})"
     if name not in stack:  # count a recursive function once per stack
         inclusive[name] += frame.time
+    if not frame.children:
+        own[key] += frame.time
     for child in frame.children:
-        _walk(child, (*stack, name), own, inclusive)
+        _walk(child, (*stack, name), key, own, inclusive)
 
 
 def summarize(profiler: Any, stages: dict[str, tuple[str, ...]] | None, wall: float, top: int = 15) -> dict[str, Any]:
@@ -23,7 +28,7 @@ def summarize(profiler: Any, stages: dict[str, tuple[str, ...]] | None, wall: fl
     own: dict[str, float] = defaultdict(float)
     inclusive: dict[str, float] = defaultdict(float)
     if root is not None:
-        _walk(root, (), own, inclusive)
+        _walk(root, (), "?", own, inclusive)
     total = root.time if root is not None else wall
     ranked = sorted(own.items(), key=lambda kv: kv[1], reverse=True)[:top]
     result: dict[str, Any] = {

@@ -300,19 +300,19 @@ def _parse_within(content: bytes, headers: dict[str, str], seconds: float) -> An
     """feedparser's result for `content`, or FetchError when parsing takes longer than `seconds`.
 
     feedparser's lenient fallback parser is pure Python and can take minutes on crafted input (issue 6).
-    A timer raises `_ParseTimeout` in this thread when time is up; the lock makes sure it never lands
-    after the parse has returned.
+    A timer raises `_ParseTimeout` in this thread when time is up; the lock decides whether the timer
+    or the parse finished first, and an interrupt that lost the race is taken here, never later.
     """
     thread_id = threading.get_ident()
     lock = threading.Lock()
-    finished = False
+    finished = fired = False
 
     def _interrupt() -> None:
+        nonlocal fired
         with lock:
             if not finished:
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                    ctypes.c_ulong(thread_id), ctypes.py_object(_ParseTimeout)
-                )
+                fired = True
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(_ParseTimeout))
 
     timer = threading.Timer(seconds, _interrupt)
     timer.daemon = True
@@ -324,9 +324,17 @@ def _parse_within(content: bytes, headers: dict[str, str], seconds: float) -> An
             timer.cancel()
             with lock:
                 finished = True
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), None)
+                interrupted = fired
+            if interrupted:
+                _take_pending_interrupt()
     except _ParseTimeout:
         raise FetchError(f"feed took longer than {seconds:g}s to parse") from None
+
+
+def _take_pending_interrupt() -> None:
+    """Run bytecode until a pending asynchronous `_ParseTimeout` is raised (it is raised at a loop jump)."""
+    for _ in range(10_000):
+        pass
 
 
 def _is_html(content: bytes, headers: dict[str, str]) -> bool:

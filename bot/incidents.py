@@ -37,6 +37,8 @@ SEATS_OF_GOVERNMENT = frozenset(
     {"islamabad", "kabul", "doha", "rawalpindi", "tehran", "washington", "beijing"}
 )
 EXCHANGE_OF_FIRE = frozenset({"clash", "retaliation"})
+#: People crossing back: soldiers handed back, refugees returned, migrants deported.
+MIGRATION = frozenset({"crossing", "deportation"})
 #: Sides between which a difference of position is a conflict.
 SIDES = frozenset({"pakistan", "afghanistan", "militant"})
 EVENT_LABELS = {
@@ -160,7 +162,12 @@ def match_score(
         # One side's "clash" is the other's "retaliation"; an air strike or an attack told as a clash
         # joins only where a place agrees.
         kin = {claims.event, profile.event} <= EXCHANGE_OF_FIRE
-        if not (kin or ({claims.event, profile.event} <= FIGHTING and place > 0)):
+        # Kin types join where a place agrees; migration stories also where the wording does (returns and
+        # deportations are told without a place as often as with one).
+        pair = {claims.event, profile.event}
+        similar = _jaccard(claims.words, profile.words) >= UNTYPED_SIMILARITY
+        joins = (pair <= FIGHTING and place > 0) or (pair <= MIGRATION and (place > 0 or similar))
+        if not (kin or joins):
             return None
     similarity = _jaccard(claims.words, profile.words)
     place += _figure_score(claims, profile)
@@ -287,7 +294,8 @@ def _figure_alert(incident_id: int, earlier: Sequence[StoredClaim], new: StoredC
     camp = [c for c in same_measure if _same_camp(c, new) and not (c.vague and not new.vague)]
     if camp:
         latest = camp[-1]
-        if agrees(latest) or new.vague:
+        raised_floor = latest.high is None and new.high is None and (new.low or 0) > (latest.low or 0) * 1.1
+        if (agrees(latest) and not raised_floor) or new.vague:
             return None
         if latest.source_key == new.source_key or _hours_apart(latest, new) >= 1.0:
             return _figure_draft("figure_change", incident_id, latest, new)

@@ -50,12 +50,12 @@ def emit_rows(
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(show_lines=False, header_style="bold")
+        table = Table(show_lines=False, header_style="bold", highlight=False)
         for col in cols:
             table.add_column(col, overflow="fold")
         for row in materialised:
             table.add_row(*(_cell(row.get(c)) for c in cols))
-        Console(file=stream, width=None if stream.isatty() else 200).print(table)
+        Console(file=stream, width=None if stream.isatty() else 200, markup=False).print(table)
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
