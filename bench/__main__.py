@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bench.measure import Row, machine, run_child, child_env
+from bench.measure import Row, child_env, machine, run_child
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 BENCHMARKS = ("polling", "ingest", "neardup", "queries", "alerts", "profile")
@@ -143,7 +143,9 @@ def main() -> None:
     """Parse the options, run what was asked, print and save the results."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, one run each (about a minute)")
-    parser.add_argument("--huge", action="store_true", help="also ingest into 1M stored articles (builds it once)")
+    parser.add_argument(
+        "--huge", action="store_true", help="also ingest into 1M stored articles (builds it once)"
+    )
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(BENCHMARKS)}")
     parser.add_argument("--feeds", type=int, help="feeds in the polling benchmark")
     parser.add_argument("--runs", type=int, help="runs of the polling and ingest benchmarks")
@@ -213,4 +215,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

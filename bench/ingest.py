@@ -50,6 +50,7 @@ def run(sizes: list[int], count: int, runs: int, details: dict[str, Any], log: A
             "rate": median([s["articles"] / s["wall"] for s in samples]),
             "cpu_rate": median([s["articles"] / s["cpu"] for s in samples]),
             "ms": median([1000 * s["wall"] / s["articles"] for s in samples]),
+            "cpu_ms": median([1000 * s["cpu"] / s["articles"] for s in samples]),
             "rss": median([s["rss_mb"] for s in samples]),
             "alerts": median([s["alerts"] for s in samples]),
             "stored": median([s["stored"] for s in samples]),
@@ -63,12 +64,16 @@ def run(sizes: list[int], count: int, runs: int, details: dict[str, Any], log: A
         rows.append(Row(name, f"articles/s into {size:,} stored", "art/s", r["rate"], {}, goal, met,
                         f"CPU-bound rate {r['cpu_rate']:.0f}/s; {r['alerts']:.0f} alerts raised; "
                         f"peak RSS {r['rss']:.0f} MB"))  # fmt: skip
-        rows.append(Row(name, f"ms per article at {size:,}", "ms", r["ms"], {}, "", None))
+        rows.append(Row(name, f"ms per article at {size:,} (wall)", "ms", r["ms"], {}, "", None,
+                        f"CPU {r['cpu_ms']:.1f} ms per article"))  # fmt: skip
     if len(results) > 1:
         largest = max(results)
-        growth = results[largest]["ms"] / base["ms"]
-        rows.append(Row(f"2 ingest ({count} articles/run)", f"cost per article {largest:,} / {sizes[0]:,}", "x",
-                        growth, {}, f"<= {GOAL_GROWTH:g}x", growth <= GOAL_GROWTH))  # fmt: skip
+        growth = results[largest]["cpu_ms"] / base["cpu_ms"]
+        wall_growth = results[largest]["ms"] / base["ms"]
+        rows.append(Row(f"2 ingest ({count} articles/run)", f"CPU cost per article {largest:,} / {sizes[0]:,}",
+                        "x", growth, {}, f"<= {GOAL_GROWTH:g}x", growth <= GOAL_GROWTH,
+                        f"wall-time ratio {wall_growth:.2f}x (the machine is shared: CPU seconds are the "
+                        "steadier measure)"))  # fmt: skip
     return rows
 
 
@@ -83,7 +88,9 @@ def _one_run(info: StoreInfo, count: int) -> dict[str, float]:
         return {**result.json(), "rss_mb": result.rss_mb}
 
 
-def ingest_articles(db_path: Path, info: StoreInfo, count: int, profile: Path | None = None) -> dict[str, Any]:
+def ingest_articles(
+    db_path: Path, info: StoreInfo, count: int, profile: Path | None = None
+) -> dict[str, Any]:
     """Feed `count` new articles into the store at `db_path`; returns wall, CPU and counts."""
     from bot import store
     from bot.cycle import build_pipeline, process_entry
@@ -129,4 +136,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,7 +25,9 @@ from urllib.parse import parse_qsl
 from bot.demo import load_items, render_rss
 
 SHARED_SEEDS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "seeds"
-SEEDS = SHARED_SEEDS if SHARED_SEEDS.is_dir() else Path(__file__).resolve().parent.parent / "bot" / "demo_data"
+SEEDS = (
+    SHARED_SEEDS if SHARED_SEEDS.is_dir() else Path(__file__).resolve().parent.parent / "bot" / "demo_data"
+)
 CHANNEL_ID = "C0BENCH001"
 
 
@@ -125,4 +126,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -62,7 +62,12 @@ def run_child(
         out.seek(0)
         err.seek(0)
         return ChildRun(
-            wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode, out.read(), err.read()
+            wall,
+            usage.ru_utime + usage.ru_stime,
+            usage.ru_maxrss / 1024,
+            proc.returncode,
+            out.read(),
+            err.read(),
         )
 
 

@@ -17,7 +17,14 @@ from typing import Any
 from bench.articles import Article, StoryMaker, edit_words
 from bench.measure import Row
 from bot import store
-from bot.fingerprint import DUPLICATE_THRESHOLD, NUM_PERM, band_keys, content_hash, minhash_signature, normalize_text
+from bot.fingerprint import (
+    DUPLICATE_THRESHOLD,
+    NUM_PERM,
+    band_keys,
+    content_hash,
+    minhash_signature,
+    normalize_text,
+)
 
 LEVELS = (0.0, 0.05, 0.10, 0.15, 0.20)
 GOAL_RECALL = 0.95
@@ -72,7 +79,8 @@ def _ours(docs: list[Doc]) -> tuple[list[int | None], float]:
                 started = time.perf_counter()
                 if signature is not None:  # the band rows, as store.insert_article writes them
                     db.table("article_bands").insert_all(
-                        ({"band_key": k, "article_id": doc.index + 1} for k in band_keys(signature)), ignore=True
+                        ({"band_key": k, "article_id": doc.index + 1} for k in band_keys(signature)),
+                        ignore=True,
                     )
                 spent += time.perf_counter() - started
             matches.append(found - 1 if found is not None else None)
@@ -130,7 +138,7 @@ def run(distinct: int, copies_per_level: int, details: dict[str, Any]) -> list[R
     def root_of(matches: list[int | None]) -> Callable[[int], int]:
         def root(index: int) -> int:
             while docs[index].original is not None and matches[index] is not None:
-                index = matches[index]  # type: ignore[assignment]
+                index = matches[index]  # type: ignore[assignment,unused-ignore]
             return index
 
         return root

@@ -16,12 +16,10 @@ import io
 import json
 import logging
 import resource
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-
 
 #: Functions whose inclusive time makes up each stage of a poll (for the profile's stage breakdown).
 STAGES = {
@@ -136,4 +134,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -137,7 +137,9 @@ def run(feeds: int, runs: int, details: dict[str, Any]) -> list[Row]:
     return _rows(samples, served, feeds, sorted(set(missing)))
 
 
-def _med(samples: dict[str, dict[int, list[dict[str, float]]]], tool: str, cycle: int, key: str) -> float | None:
+def _med(
+    samples: dict[str, dict[int, list[dict[str, float]]]], tool: str, cycle: int, key: str
+) -> float | None:
     values = [s[key] for s in samples[tool][cycle]]
     return median(values) if values else None
 

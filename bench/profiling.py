@@ -22,7 +22,9 @@ def _walk(
         _walk(child, (*stack, name), key, own, inclusive)
 
 
-def summarize(profiler: Any, stages: dict[str, tuple[str, ...]] | None, wall: float, top: int = 15) -> dict[str, Any]:
+def summarize(
+    profiler: Any, stages: dict[str, tuple[str, ...]] | None, wall: float, top: int = 15
+) -> dict[str, Any]:
     """Top functions by own (self) time, and the inclusive time of each stage's functions."""
     root = profiler.last_session.root_frame()
     own: dict[str, float] = defaultdict(float)

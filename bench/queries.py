@@ -40,16 +40,16 @@ def run(info: StoreInfo, repeat: int, details: dict[str, Any]) -> list[Row]:
     colds: dict[str, list[float]] = {"search": [], "conflicts": [], "changes": []}
     per_term: dict[str, dict[str, float]] = {}
     for term in TERMS:
-        times, cold, rows = _time(lambda term=term: query.search_articles(db, term), repeat)
+        times, cold, found = _time(lambda term=term: query.search_articles(db, term), repeat)
         kinds["search"] += times
         colds["search"].append(cold)
-        per_term[term] = {"p50_ms": median(times), "max_ms": max(times), "cold_ms": cold, "rows": rows}
+        per_term[term] = {"p50_ms": median(times), "max_ms": max(times), "cold_ms": cold, "rows": found}
     for name, call in (("conflicts", lambda: query.list_conflicts(db)),
                        ("changes", lambda: query.list_changes(db, since))):  # fmt: skip
-        times, cold, rows = _time(call, repeat)
+        times, cold, found = _time(call, repeat)
         kinds[name] += times
         colds[name].append(cold)
-        per_term[name] = {"p50_ms": median(times), "max_ms": max(times), "cold_ms": cold, "rows": rows}
+        per_term[name] = {"p50_ms": median(times), "max_ms": max(times), "cold_ms": cold, "rows": found}
     db.close()
     details["queries"] = {"store_articles": info.articles, "per_query": per_term}
     rows = []

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import shutil
 import sqlite3
@@ -106,10 +107,16 @@ def template_stories() -> list[TemplateStory]:
         if incident_id is not None and not joins:
             taken.add(incident_id)
             incident = dict(conn.execute("select * from incidents where id = ?", [incident_id]).fetchone())
-            keys = [r[0] for r in conn.execute("select key from incident_keys where incident_id = ?", [incident_id])]
-            alerts = [dict(r) for r in conn.execute("select * from alerts where incident_id = ?", [incident_id])]
+            keys = [
+                r[0]
+                for r in conn.execute("select key from incident_keys where incident_id = ?", [incident_id])
+            ]
+            alerts = [
+                dict(r) for r in conn.execute("select * from alerts where incident_id = ?", [incident_id])
+            ]
         claims = [
-            [dict(c) for c in conn.execute("select * from claims where article_id = ?", [r["id"]])] for r in rows
+            [dict(c) for c in conn.execute("select * from claims where article_id = ?", [r["id"]])]
+            for r in rows
         ]
         stories.append(TemplateStory(incident, keys, claims, alerts, joins))
     conn.close()
@@ -236,7 +243,9 @@ def _fill(db: Any, size: int, templates: list[TemplateStory]) -> dict[str, Any]:
             })  # fmt: skip
             versions.append({"article_id": article_id, "version": 1, "title": article.title, "text": article.text,
                              "text_hash": text_hash, "fetched": published})  # fmt: skip
-            bands.extend({"band_key": rng.getrandbits(64) - 2**63, "article_id": article_id} for _ in range(16))
+            bands.extend(
+                {"band_key": rng.getrandbits(64) - 2**63, "article_id": article_id} for _ in range(16)
+            )
             if incident_id is not None and duplicate_of is None and template.claims:
                 for claim in template.claims[number % len(template.claims)]:
                     counts["claims"] += 1
@@ -254,12 +263,17 @@ def _insert(db: Any, table: str, rows: list[dict[str, Any]]) -> None:
     columns = list(rows[0])
     names = ", ".join(f"[{c}]" for c in columns)
     marks = ", ".join("?" * len(columns))
-    db.conn.executemany(f"insert into [{table}] ({names}) values ({marks})", [tuple(r[c] for c in columns) for r in rows])
+    db.conn.executemany(
+        f"insert into [{table}] ({names}) values ({marks})", [tuple(r[c] for c in columns) for r in rows]
+    )
 
 
 def copy_store(info: StoreInfo, target: Path) -> Path:
-    """A private copy of a cached store (the benchmark writes into it)."""
+    """A private copy of a cached store (the benchmark writes into it), flushed to disk first so that the
+    copy's write-back does not land inside the measured run (SQLite's checkpoints call fsync)."""
     shutil.copyfile(info.path, target)
+    with open(target, "rb+") as handle:
+        os.fsync(handle.fileno())
     return target
 
 

@@ -188,13 +188,32 @@ def _describe(error: Any) -> str:
 
 
 def _line_of(text: str, key_loc: tuple[int | str, ...]) -> int | None:
-    """Best-effort line number of the last named key in `key_loc`, for the error message."""
-    names = [part for part in key_loc if isinstance(part, str)]
-    if not names:
+    """Line number of the YAML node at `key_loc` (or of its nearest existing parent), for the error message.
+
+    Walks the composed YAML tree, so `feeds[2].url` points at the third feed's `url:`, not the first.
+    """
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
         return None
-    pattern = re.compile(rf"^\s*-?\s*{re.escape(names[-1])}\s*:", re.MULTILINE)
-    match = pattern.search(text)
-    return text.count("\n", 0, match.start()) + 1 if match else None
+    if node is None:
+        return None
+    line: int = node.start_mark.line + 1
+    for part in key_loc:
+        child: yaml.Node | None = None
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value == part:
+                    line = key.start_mark.line + 1
+                    child = value
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            child = node.value[part]
+            line = child.start_mark.line + 1
+        if child is None:
+            break
+        node = child
+    return line
 
 
 def parse_config(data: Any, path: Path, text: str = "") -> Config:

@@ -122,8 +122,9 @@ def process_entry(
     summary_only = False
     if text is None:
         text, summary_only = _article_text(pipe, entry)
-    if existing is not None and existing["summary_only"] and summary_only:
+    if existing is not None and existing["summary_only"] and summary_only and entry.fetch_page:
         # The page still cannot be had: the stored text stays; a changed summary is no edit of the article.
+        # (A feed with fetch_articles: false has only its own text, so there a changed text is an edit.)
         with pipe.lock:
             pipe.db.table("articles").update(existing["id"], {"entry_hash": entry_hash})
         return EntryOutcome()

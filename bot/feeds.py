@@ -312,7 +312,9 @@ def _parse_within(content: bytes, headers: dict[str, str], seconds: float) -> An
         with lock:
             if not finished:
                 fired = True
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(_ParseTimeout))
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                    ctypes.c_ulong(thread_id), ctypes.py_object(_ParseTimeout)
+                )
 
     timer = threading.Timer(seconds, _interrupt)
     timer.daemon = True
@@ -411,6 +413,8 @@ def parse_entries(
                 feed_url=feed_url,
             )
         )
+    if warning and not entries:
+        raise FetchError(f"not a feed: {warning}")
     return _distinct(entries), warning
 
 

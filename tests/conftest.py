@@ -84,10 +84,9 @@ def conditional(
     modified = "Mon, 26 Jul 2021 18:00:00 GMT"
 
     def handle(request: BaseHTTPRequestHandler) -> None:
-        if (
-            request.headers.get("If-None-Match") == etag
-            or request.headers.get("If-Modified-Since") == modified
-        ):
+        # As RFC 9110 says: If-None-Match, when sent, decides alone; If-Modified-Since only without it.
+        tag = request.headers.get("If-None-Match")
+        if tag == etag or (tag is None and request.headers.get("If-Modified-Since") == modified):
             request.send_response(304)
             request.send_header("ETag", etag)
             request.end_headers()

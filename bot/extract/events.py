@@ -17,11 +17,11 @@ from dataclasses import dataclass
 EVENT_CUES: dict[str, re.Pattern[str]] = {
     name: re.compile(pattern, re.IGNORECASE)
     for name, pattern in {
-        "crossing": r"\b(refuge|asylum|safe passage|crossed (the |a )?(border|into|over)\b|slipped across|repatriat\w*|"
+        "crossing": r"\b(refuge\b|asylum\b|safe passage|crossed (the |a )?(border|into|over)\b|slipped across|repatriat\w*|"
         r"handed (them )?(over|back)|sought shelter|took shelter)",
         "airstrike": r"\b(air ?strikes?|air raids?|aerial (strikes?|bombardment)|jets?\b|drone strikes?|"
         r"(?-i:[A-Z][a-z]+) strikes\b|فضائی|بمباری|هوایی|بمبارد|"
-        r"warplanes?|bombardment|cross-border strikes?|strikes? inside)",
+        r"warplanes?|bombardment|cross-border strikes?|strikes? inside|target(ed|ing) (\w+ ){0,3}(hideouts|camps))",
         "retaliation": r"\b((?<!warning of )(?<!warn of )(?<!vowed )(?<!vow )(?<!pledged )retaliat\w*|hit back|"
         r"hits back|strik(e|es|ing) back|struck back|(operations?|attacks?|strikes?) (\w+ )?in response to)",
         "clash": r"\b(exchange of fire|exchang\w* (heavy |intense |small-arms )?fire|trad\w* (heavy )?fire|"
@@ -117,20 +117,22 @@ STATUS_AXES: dict[str, tuple[tuple[str, re.Pattern[str]], ...]] = {
 
 
 def classify_event(title: str, lead: str) -> str | None:
-    """The incident type of a report from its title and lead, or None when no cue is found."""
-    scores: dict[str, float] = {}
+    """The incident type of a report: the headline's first cue (its main clause: "Afghan forces hit back
+    after deadly airstrikes" is a retaliation), else the type with most cues in the lead."""
     first_in_title: dict[str, int] = {}
+    lead_counts: dict[str, int] = {}
     for name, pattern in EVENT_CUES.items():
-        in_title = list(pattern.finditer(title))
-        in_lead = list(pattern.finditer(lead))
-        if in_title:
-            first_in_title[name] = in_title[0].start()
-        score = 3.0 * len(in_title) + len(in_lead)
-        if score:
-            scores[name] = score
-    if not scores:
+        match = pattern.search(title)
+        if match:
+            first_in_title[name] = match.start()
+        count = len(pattern.findall(lead))
+        if count:
+            lead_counts[name] = count
+    if first_in_title:
+        return min(first_in_title, key=lambda n: (first_in_title[n], -lead_counts.get(n, 0)))
+    if not lead_counts:
         return None
-    return max(scores, key=lambda n: (scores[n], -first_in_title.get(n, 10_000)))
+    return max(lead_counts, key=lambda n: lead_counts[n])
 
 
 def is_background(sentence: str) -> bool:

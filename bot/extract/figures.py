@@ -16,18 +16,26 @@ Skipped (never returned): dates ("July 26", "Nov. 1"), years (1900-2100 unless a
 clock times ("0035 PST", "5:30"), "No. 1", ordinals, digits glued to letters or in handles/codes
 ("@x1", "COVID-19", "F-16").  Returned with background=True (and no event/time cue/part_of): distances,
 areas, durations, ages, percentages, money, scores, counts of places/things, descending "ranges" (3-1).
-counted: head noun, lowercase singular, as written ("troops" -> "troop", "forces" -> "force"), except
-people/persons/individuals/others/lives -> "person"; with no noun, a vague word ("Thousands joined") or
-a figure with an event ("death toll rose to 58") counts "person".  category follows counted.
+counted: head noun (the noun phrase ends at its first plural), lowercase singular, as written ("troops"
+-> "troop", "forces" -> "force"), except people/persons/individuals/others/lives -> "person"; modifiers:
+the words before it plus nationalities in "of the X forces"/"from X" (afghanistan/afg -> afghan,
+pakistan/pak -> pakistani).  A figure with no noun copies noun and event from an earlier one of its
+sentence ("Pakistan says 23 soldiers died, Taliban claim 58"); else a vague word ("Thousands joined") or
+a figure with an event ("toll rose to 58") counts "person".  category follows counted.
 event: (1) an event word at most 4 words left of the figure in its clause ("killed 46", "martyrdom of
-one soldier"); else (2) the first event word right of the noun phrase, before the next clause comma or
-figure; a comma-set-off phrase right after the noun phrase (", including ...,", ", fleeing ...,") is
-skipped first, so the main verb wins ("Dozens of soldiers ..., fleeing ..., slipped across" ->
-crossed; "46 soldiers who had sought refuge ... have been returned" -> refuge, the first verb, as there
-is no comma); else (3) an event word used as modifier ("five wounded soldiers").  Subsets ("including
-five officers") take their parent's event.  time_cue: a date or relative-time expression (not
-weekdays/"today") in the figure's part of the sentence, dates preferred over "another batch"-style
-markers.  attribution: "according to X" or the noun phrase before said/reported/claimed/... .
+one soldier"), or anywhere back in the clause after "to"/"at" ("the toll ... has risen to six"); else
+(2) the first event word right of the noun phrase, before the next clause comma or figure; a phrase set
+off by commas/dashes/brackets right after the noun phrase (", including ...,", ", fleeing ...,") is
+skipped first, so the main verb wins ("Dozens of soldiers ..., fleeing ..., slipped across" -> crossed;
+"46 soldiers who had sought refuge ... have been returned" -> refuge: no comma, the first verb wins);
+"wounded ... succumbed/died" -> killed; else (3) an event word used as modifier ("five wounded
+soldiers").  part_of: "including / among them / of whom" figures, figures inside a dash or bracket
+after a figure ("Three people - two FC personnel and a civilian -"), "1.7 million of the 4 million";
+subsets take their parent's event.  time_cue: a date or relative-time expression (not weekdays, "today")
+in the figure's part of the sentence (split at the last comma between two figures), dates preferred
+over markers ("another batch", "a similar incident").  attribution: "according to X", "X said / told /
+reported / claimed ...", "X, the ISPR, said", "..., said a resident", a headline's "...: ISPR"; the one
+in the figure's part of the sentence, else the sentence's first.
 """
 
 from __future__ import annotations
