@@ -44,8 +44,8 @@ class Plan:
     profile_articles: int
 
 
-QUICK = Plan(feeds=60, poll_runs=1, sizes=(10_000,), ingest_count=150, ingest_runs=1, distinct=300, copies=30,
-             query_repeat=3, alert_runs=2, profile_feeds=0, profile_articles=100)  # fmt: skip
+QUICK = Plan(feeds=30, poll_runs=1, sizes=(10_000,), ingest_count=100, ingest_runs=1, distinct=200, copies=20,
+             query_repeat=3, alert_runs=2, profile_feeds=0, profile_articles=80)  # fmt: skip
 FULL = Plan(feeds=1000, poll_runs=2, sizes=(10_000, 100_000), ingest_count=800, ingest_runs=3, distinct=2000,
             copies=200, query_repeat=10, alert_runs=10, profile_feeds=150, profile_articles=300)  # fmt: skip
 

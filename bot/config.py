@@ -120,7 +120,7 @@ class NetworkConfig(_Strict):
     """HTTP behaviour: limits, and which non-public address ranges may be fetched on purpose."""
 
     allow_private: tuple[str, ...] = ()
-    timeout: float = 20.0
+    timeout: float = Field(default=20.0, gt=0)
     max_bytes: int = Field(default=5_000_000, gt=0)
     max_redirects: int = Field(default=5, ge=0, le=20)
     user_agent: str | None = None

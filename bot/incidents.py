@@ -19,8 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.extract import _SEATS as SEATS
-from bot.extract import Claims
+from bot.extract import SEATS_OF_GOVERNMENT, Claims
 from bot.extract.places import Gazetteer
 from bot.models import AlertDraft, Evidence
 
@@ -32,10 +31,6 @@ FAR_APART_KM = 150.0
 SAME_PLACE_KM = 60.0
 #: Incident types that can be one event told from two sides.
 FIGHTING = frozenset({"clash", "retaliation", "infiltration", "airstrike", "attack", "closure"})
-#: Capitals that headlines use for governments ("blaming Islamabad", "Kabul says", talks in Doha).
-SEATS_OF_GOVERNMENT = frozenset(
-    {"islamabad", "kabul", "doha", "rawalpindi", "tehran", "washington", "beijing"}
-)
 EXCHANGE_OF_FIRE = frozenset({"clash", "retaliation"})
 #: People crossing back: soldiers handed back, refugees returned, migrants deported.
 MIGRATION = frozenset({"crossing", "deportation"})

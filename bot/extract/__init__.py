@@ -17,7 +17,9 @@ from bot.extract.positions import ActorIndex, Statement, find_statements
 from bot.extract.text import split_sentences, story_text
 
 #: Capitals that stand for governments in news copy ("Islamabad says"), not for where things happen.
-_SEATS = frozenset({"islamabad", "kabul", "doha", "rawalpindi", "tehran", "washington", "beijing"})
+SEATS_OF_GOVERNMENT = frozenset(
+    {"islamabad", "kabul", "doha", "rawalpindi", "tehran", "washington", "beijing"}
+)
 #: A sentence whose places all lie farther than this from the headline's is about somewhere else.
 ELSEWHERE_KM = 150.0
 #: Sentences of the body (after the title) that count as the lead.
@@ -181,14 +183,14 @@ def _about_elsewhere(
         m.place_id
         for a, b in primary
         for m in gazetteer.find(text[a:b])
-        if gazetteer.is_specific(m.place_id) and m.place_id not in _SEATS
+        if gazetteer.is_specific(m.place_id) and m.place_id not in SEATS_OF_GOVERNMENT
     }
     if not headline_places:
         return spans
     kept = []
     for start, end in spans:
         named = {m.place_id for m in gazetteer.find(text[start:end]) if gazetteer.is_specific(m.place_id)}
-        named -= _SEATS
+        named -= SEATS_OF_GOVERNMENT
         if (start, end) in primary or not named:
             kept.append((start, end))
         elif any(gazetteer.compatible(a, b, ELSEWHERE_KM) for a in named for b in headline_places):
