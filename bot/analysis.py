@@ -120,6 +120,8 @@ def _new_claims(claims: Claims, report: Report, knowledge: Knowledge) -> list[St
                 evidence(*_sentence_of(claims, f.start)),
                 f.vague,
                 f.label,
+                f.start,
+                f.end,
             )
         )
     for s in claims.statements:
@@ -139,6 +141,8 @@ def _new_claims(claims: Claims, report: Report, knowledge: Knowledge) -> list[St
                 evidence(s.start, s.end),
                 False,
                 name,
+                s.start,
+                s.end,
             )
         )
     for t in claims.status:
@@ -154,6 +158,8 @@ def _new_claims(claims: Claims, report: Report, knowledge: Knowledge) -> list[St
                 report.source,
                 "",
                 evidence(t.start, t.end),
+                start=t.start,
+                end=t.end,
             )
         )
     gazetteer = knowledge.gazetteer
@@ -174,6 +180,8 @@ def _new_claims(claims: Claims, report: Report, knowledge: Knowledge) -> list[St
                 evidence(*_sentence_of(claims, p.start)),
                 False,
                 gazetteer.places[p.place_id].name,
+                p.start,
+                p.end,
             )
         )
     return out
@@ -254,6 +262,8 @@ def _store_claims(
             "place_id": c.value if c.type == "place" else None,
             "role": c.key if c.type == "place" else None,
             "quote": c.evidence.quote,
+            "start": c.start,
+            "end": c.end,
             "source": c.source,
             "source_key": c.source_key,
             "url": c.evidence.url,

@@ -14,7 +14,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 from courlan import normalize_url
-from datasketch import MinHash
 
 #: Query parameters that only track the reader; dropped from the canonical URL.
 TRACKING_PARAMS = frozenset(
@@ -125,6 +124,9 @@ def minhash_signature(text: str) -> bytes | None:
     """MinHash signature (NUM_PERM uint32 values) of the text's word 3-shingles; None for tiny texts."""
     if len(normalize_text(text).split()) < _MIN_WORDS:
         return None
+    # Imported here: datasketch pulls in scipy, a second of start-up that only storing an article needs.
+    from datasketch import MinHash
+
     sketch = MinHash(num_perm=NUM_PERM, seed=7)
     sketch.update_batch(list(_shingles(text)))
     return np.asarray(sketch.hashvalues, dtype=np.uint32).tobytes()

@@ -79,6 +79,8 @@ class StoredClaim:
     evidence: Evidence
     vague: bool = False
     label: str = ""
+    start: int | None = None
+    end: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,10 +262,23 @@ def _opposing(old: StoredClaim, new: StoredClaim) -> bool:
     return old.side != new.side and {old.side, new.side} <= SIDES
 
 
-def _figure_draft(kind: str, incident_id: int, old: StoredClaim, new: StoredClaim) -> AlertDraft:
+def _backing(pool: Sequence[StoredClaim], claim: StoredClaim) -> int:
+    """Independent sources behind a value: distinct voices (an official quoted by ten outlets is one)."""
+    return len(
+        {c.source_key for c in pool if _overlap(c.low or 0.0, c.high, claim.low or 0.0, claim.high)}
+        | {claim.source_key}
+    )
+
+
+def _figure_draft(
+    kind: str, incident_id: int, old: StoredClaim, new: StoredClaim, pool: Sequence[StoredClaim] = ()
+) -> AlertDraft:
     a, b = value_text(old.low, old.high, old.value), value_text(new.low, new.high, new.value)
     label = new.label or new.key
-    details: dict[str, object] = {"measure": label, "sides": [_side(old, a), _side(new, b)]}
+    sides = [_side(old, a), _side(new, b)]
+    sides[0]["sources"] = str(_backing(pool, old))
+    sides[1]["sources"] = str(_backing(pool, new))
+    details: dict[str, object] = {"measure": label, "sides": sides}
     if kind == "figure_change":
         return AlertDraft(
             kind, incident_id, f"Figure changed: {label} {a} → {b} ({_who(new)})", (old.evidence, new.evidence),
@@ -293,11 +308,11 @@ def _figure_alert(incident_id: int, earlier: Sequence[StoredClaim], new: StoredC
         if (agrees(latest) and not raised_floor) or new.vague:
             return None
         if latest.source_key == new.source_key or _hours_apart(latest, new) >= 1.0:
-            return _figure_draft("figure_change", incident_id, latest, new)
+            return _figure_draft("figure_change", incident_id, latest, new, same_measure)
     # 2. The other side says otherwise: a conflict (vague amounts count here, they are both sides' words).
     opposing = [c for c in same_measure if _opposing(c, new)]
     if opposing and not any(agrees(c) for c in opposing):
-        return _figure_draft("figure_conflict", incident_id, opposing[-1], new)
+        return _figure_draft("figure_conflict", incident_id, opposing[-1], new, same_measure)
     if camp or opposing:
         return None
     # 3. Unattributed figures from other outlets: a toll that rose later is a change, else a conflict.
@@ -307,8 +322,8 @@ def _figure_alert(incident_id: int, earlier: Sequence[StoredClaim], new: StoredC
     latest = others[-1]
     rising = new.key.startswith(("killed:", "injured:")) and (new.low or 0) > (latest.high or latest.low or 0)
     if rising and _hours_apart(latest, new) >= 1.0:
-        return _figure_draft("figure_change", incident_id, latest, new)
-    return _figure_draft("figure_conflict", incident_id, latest, new)
+        return _figure_draft("figure_change", incident_id, latest, new, same_measure)
+    return _figure_draft("figure_conflict", incident_id, latest, new, same_measure)
 
 
 def _figure_alerts(
