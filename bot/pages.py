@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
+import trafilatura
 
 from bot.feeds import FetchError, Limits, read_limited
 from bot.netguard import check_scheme
 
 
 def extract_main_text(html: bytes | str, url: str | None = None) -> str | None:
-    """The main text of an HTML page (boilerplate removed), or None when trafilatura finds none."""
-    import trafilatura  # imported here: it is slow to import and only page fetching needs it
+    """The main text of an HTML page (boilerplate removed), or None when trafilatura finds none.
 
-    text = trafilatura.extract(
-        html, url=url, include_comments=False, include_tables=False, favor_precision=True, deduplicate=True
-    )
+    `url` only helps trafilatura with metadata; some it cannot parse (an IPv6 literal such as
+    `http://[::1]:8000/a`) make it return nothing, so the text is then extracted without it.
+    """
+    options: dict[str, Any] = {"include_comments": False, "include_tables": False, "favor_precision": True,
+                               "deduplicate": True}  # fmt: skip
+    text = trafilatura.extract(html, url=url, **options)
+    if not (text and text.strip()) and url is not None:
+        text = trafilatura.extract(html, **options)
     return text.strip() if text and text.strip() else None
 
 

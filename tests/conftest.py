@@ -127,12 +127,15 @@ class LoopbackServer:
             address_family = family
             daemon_threads = True
             block_on_close = False
+            request_queue_size = 128
 
         self.httpd = _Server((host, 0), _Handler)
         port = self.httpd.server_address[1]
         self.base_url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
         self.port = port
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     def url(self, path: str) -> str:
         """The absolute URL of `path` on this server."""

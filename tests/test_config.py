@@ -91,7 +91,9 @@ BAD = [
 
 
 @pytest.mark.parametrize(("case", "text", "expected"), BAD, ids=[b[0] for b in BAD])
-def test_bad_config_is_one_line_naming_file_line_and_key(tmp_path: Path, case: str, text: str, expected: str) -> None:
+def test_bad_config_is_one_line_naming_file_line_and_key(
+    tmp_path: Path, case: str, text: str, expected: str
+) -> None:
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as raised:
         load_config(path)
@@ -109,7 +111,9 @@ def test_config_check_prints_the_error_in_one_line_and_exits_1(tmp_path: Path) -
 
 def test_missing_config_file_is_named(tmp_path: Path) -> None:
     result = run_cli("config", "check", str(tmp_path / "nope.yaml"))
-    assert result.returncode == 1 and result.stderr == f"Error: {tmp_path / 'nope.yaml'}: no such config file\n"
+    assert (
+        result.returncode == 1 and result.stderr == f"Error: {tmp_path / 'nope.yaml'}: no such config file\n"
+    )
 
 
 # --- keyword matching ---------------------------------------------------------------------------------

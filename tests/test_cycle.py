@@ -95,7 +95,9 @@ def test_syndicated_copy_is_stored_for_its_outlet_as_a_duplicate_without_alert(
 ) -> None:
     serve_items(server, "/wire.xml", rss_item("Afghan soldiers cross into Pakistan", ARTICLE, BODY))
     serve_items(server, "/other.xml")
-    pipe = make_pipeline(make_config([("Wire Daily", server.url("/wire.xml")), ("Other Outlet", server.url("/other.xml"))]))
+    pipe = make_pipeline(
+        make_config([("Wire Daily", server.url("/wire.xml")), ("Other Outlet", server.url("/other.xml"))])
+    )
     run_cycle(pipe, now=NOW)
     alerts_before = rows(db, "select id from alerts")
 
@@ -106,7 +108,12 @@ def test_syndicated_copy_is_stored_for_its_outlet_as_a_duplicate_without_alert(
 
     stored = rows(db, "select id, url, source, duplicate_of from articles order by id")
     assert summary.new == 1 and len(stored) == 2
-    assert stored[1] == {"id": stored[1]["id"], "url": copy_url, "source": "Other Outlet", "duplicate_of": stored[0]["id"]}
+    assert stored[1] == {
+        "id": stored[1]["id"],
+        "url": copy_url,
+        "source": "Other Outlet",
+        "duplicate_of": stored[0]["id"],
+    }
     assert stored[0]["duplicate_of"] is None
     assert rows(db, "select id from alerts") == alerts_before and alerts_before
 
@@ -151,7 +158,11 @@ def test_same_guid_under_a_new_url_is_the_same_article(
     serve_items(server, "/feed.xml", rss_item("Afghan soldiers cross", ARTICLE, BODY, guid="story-77"))
     pipe = make_pipeline(make_config([("News", server.url("/feed.xml"))]))
     run_cycle(pipe, now=NOW)
-    serve_items(server, "/feed.xml", rss_item("Afghan soldiers cross", ARTICLE + "-updated-slug", BODY, guid="story-77"))
+    serve_items(
+        server,
+        "/feed.xml",
+        rss_item("Afghan soldiers cross", ARTICLE + "-updated-slug", BODY, guid="story-77"),
+    )
     summary = run_cycle(pipe, now=NOW + timedelta(minutes=10))
     assert summary.new == 0 and article_count(db) == 1
 
@@ -163,7 +174,9 @@ def test_permanent_redirect_is_stored_and_temporary_is_not(
     serve_items(server, "/elsewhere.xml", rss_item("Afghan b", ARTICLE + "/b", "Afghan b"))
     server.routes["/moved.xml"] = reply(b"", 308, {"Location": "/new.xml"})
     server.routes["/visiting.xml"] = reply(b"", 302, {"Location": "/elsewhere.xml"})
-    pipe = make_pipeline(make_config([("Moved", server.url("/moved.xml")), ("Visiting", server.url("/visiting.xml"))]))
+    pipe = make_pipeline(
+        make_config([("Moved", server.url("/moved.xml")), ("Visiting", server.url("/visiting.xml"))])
+    )
     run_cycle(pipe, now=NOW)
     run_cycle(pipe, now=NOW + timedelta(minutes=10))
 

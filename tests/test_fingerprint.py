@@ -38,8 +38,13 @@ def test_tracking_variants_share_one_canonical_url(variant: str) -> None:
 
 
 def test_meaningful_query_parameters_are_kept_and_sorted() -> None:
-    assert canonical_url("https://example.org/story?p=2&id=17&utm_source=x") == "https://example.org/story?id=17&p=2"
-    assert canonical_url("https://example.org/story?id=17") != canonical_url("https://example.org/story?id=18")
+    assert (
+        canonical_url("https://example.org/story?p=2&id=17&utm_source=x")
+        == "https://example.org/story?id=17&p=2"
+    )
+    assert canonical_url("https://example.org/story?id=17") != canonical_url(
+        "https://example.org/story?id=18"
+    )
 
 
 def test_different_paths_hosts_and_ports_stay_apart() -> None:
@@ -50,7 +55,9 @@ def test_different_paths_hosts_and_ports_stay_apart() -> None:
 
 def test_content_hash_ignores_whitespace_case_and_punctuation_only() -> None:
     text = "Afghan officials said 46 soldiers crossed the border near Chitral."
-    assert content_hash(text) == content_hash("  afghan officials said 46 soldiers, crossed the border -- near Chitral!\n")
+    assert content_hash(text) == content_hash(
+        "  afghan officials said 46 soldiers, crossed the border -- near Chitral!\n"
+    )
     assert content_hash(text) != content_hash(text.replace("46", "47"))
 
 

@@ -1,4 +1,5 @@
-"""Prepare a report's text for extraction: drop page furniture and datelines, split sentences.
+"""Prepare a report's text for extraction: drop page furniture and datelines; sentences are split by
+`split_sentences` (shared with the figures extractor).
 
 Offsets are kept: `story_text` blanks out furniture with spaces instead of deleting it, so every claim's
 character offsets still point into the text as stored.
@@ -7,6 +8,10 @@ character offsets still point into the text as stored.
 from __future__ import annotations
 
 import re
+
+from bot.extract.figures import split_sentences
+
+__all__ = ["split_sentences", "story_text"]
 
 # A line that starts the page's furniture: everything from it to the end is not the story.
 _FURNITURE_HEAD = re.compile(
@@ -23,12 +28,6 @@ _FURNITURE_LINE = re.compile(
     re.IGNORECASE,
 )
 _DATELINE = re.compile(r"^\s*([A-Z][A-Z .'-]{2,40}(,\s*[A-Z][A-Za-z ]{2,30})?)\s*(\(\w+\))?\s*[:–—-]\s+")
-_ABBREVIATIONS = (
-    "gen", "lt", "col", "maj", "capt", "mr", "mrs", "ms", "dr", "prof", "sen", "rep", "gov", "st", "no",
-    "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "vs", "etc",
-    "inc", "ltd", "co", "corp", "u.s", "u.k", "u.n", "e.g", "i.e", "brig", "sgt", "cpl", "adm", "govt",
-)  # fmt: skip
-_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+|$)")
 
 
 def story_text(text: str) -> str:
@@ -45,40 +44,3 @@ def story_text(text: str) -> str:
             match = _DATELINE.match(line)
             out.append(" " * match.end() + line[match.end() :] if match else line)
     return "\n".join(out)
-
-
-def _is_abbreviation(text: str, end: int) -> bool:
-    """True when the full stop at `end` closes an abbreviation, an initial or a decimal."""
-    start = end
-    while start > 0 and (text[start - 1].isalpha() or text[start - 1] == "."):
-        start -= 1
-    word = text[start:end].lower()
-    if word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha()):
-        return True
-    return end + 1 < len(text) and text[end + 1].isdigit()
-
-
-def split_sentences(text: str) -> list[tuple[int, int]]:
-    """Sentence spans (start, end) of `text`; a line break always ends a sentence."""
-    spans: list[tuple[int, int]] = []
-    offset = 0
-    for line in text.split("\n"):
-        start = 0
-        for match in _SENTENCE_END.finditer(line):
-            dot = match.start()
-            if line[dot] == "." and match.end() - dot == 1 and _is_abbreviation(line, dot):
-                continue
-            _add_span(spans, line, offset, start, match.end())
-            start = match.end()
-        _add_span(spans, line, offset, start, len(line))
-        offset += len(line) + 1
-    return spans
-
-
-def _add_span(spans: list[tuple[int, int]], line: str, offset: int, start: int, end: int) -> None:
-    chunk = line[start:end]
-    stripped = chunk.strip()
-    if len(stripped) < 3:
-        return
-    lead = len(chunk) - len(chunk.lstrip())
-    spans.append((offset + start + lead, offset + start + lead + len(stripped)))
