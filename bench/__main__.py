@@ -33,6 +33,8 @@ class Plan:
 
     feeds: int
     poll_runs: int
+    peer_feeds: int
+    peer_runs: int
     sizes: tuple[int, ...]
     ingest_count: int
     ingest_runs: int
@@ -44,10 +46,36 @@ class Plan:
     profile_articles: int
 
 
-QUICK = Plan(feeds=30, poll_runs=1, sizes=(10_000,), ingest_count=100, ingest_runs=1, distinct=200, copies=20,
-             query_repeat=3, alert_runs=2, profile_feeds=0, profile_articles=80)  # fmt: skip
-FULL = Plan(feeds=1000, poll_runs=2, sizes=(10_000, 100_000), ingest_count=800, ingest_runs=3, distinct=2000,
-            copies=200, query_repeat=10, alert_runs=10, profile_feeds=150, profile_articles=300)  # fmt: skip
+QUICK = Plan(
+    feeds=30,
+    poll_runs=1,
+    peer_feeds=30,
+    peer_runs=1,
+    sizes=(10_000,),
+    ingest_count=100,
+    ingest_runs=1,
+    distinct=200,
+    copies=20,
+    query_repeat=3,
+    alert_runs=2,
+    profile_feeds=0,
+    profile_articles=80,
+)
+FULL = Plan(
+    feeds=1000,
+    poll_runs=3,
+    peer_feeds=200,
+    peer_runs=2,
+    sizes=(10_000, 100_000),
+    ingest_count=800,
+    ingest_runs=3,
+    distinct=2000,
+    copies=200,
+    query_repeat=10,
+    alert_runs=10,
+    profile_feeds=150,
+    profile_articles=300,
+)
 
 
 def _fmt(value: float | None, unit: str) -> str:
@@ -147,7 +175,7 @@ def main() -> None:
         "--huge", action="store_true", help="also ingest into 1M stored articles (builds it once)"
     )
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(BENCHMARKS)}")
-    parser.add_argument("--feeds", type=int, help="feeds in the polling benchmark")
+    parser.add_argument("--feeds", type=int, help="feeds in the polling benchmark (peers poll as many)")
     parser.add_argument("--runs", type=int, help="runs of the polling and ingest benchmarks")
     parser.add_argument("--report", action="store_true", help="print the last results.json as Markdown")
     args = parser.parse_args()
@@ -156,7 +184,8 @@ def main() -> None:
         return
     plan = QUICK if args.quick else FULL
     if args.feeds or args.runs or args.huge:
-        plan = replace(plan, feeds=args.feeds or plan.feeds, poll_runs=args.runs or plan.poll_runs,
+        plan = replace(plan, feeds=args.feeds or plan.feeds, peer_feeds=args.feeds or plan.peer_feeds,
+                       poll_runs=args.runs or plan.poll_runs, peer_runs=args.runs or plan.peer_runs,
                        ingest_runs=args.runs or plan.ingest_runs,
                        sizes=plan.sizes + ((1_000_000,) if args.huge else ()))  # fmt: skip
     chosen = args.only.split(",") if args.only else list(BENCHMARKS)
@@ -175,8 +204,9 @@ def main() -> None:
     if "polling" in chosen:
         from bench import polling
 
-        log(f"1 polling: {plan.feeds} feeds x {plan.poll_runs} runs x 3 tools x 2 cycles")
-        rows += polling.run(plan.feeds, plan.poll_runs, details)
+        log(f"1 polling: ours on {plan.feeds} feeds x {plan.poll_runs} runs, peers on {plan.peer_feeds} feeds x "
+            f"{plan.peer_runs} runs; 2 cycles each")  # fmt: skip
+        rows += polling.run(plan.feeds, plan.poll_runs, details, plan.peer_feeds, plan.peer_runs)
     if "ingest" in chosen:
         from bench import ingest
 

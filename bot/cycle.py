@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -229,10 +229,16 @@ def poll_feed(pipe: Pipeline, index: int, now: datetime, summary: CycleSummary, 
     result = fetch_feed(
         pipe.http, state, source=feed.name, interval=feed.interval, now=now, limits=pipe.limits, rng=pipe.rng
     )
+    # Crash safety (issue 6): the new ETag/Last-Modified are stored only after every entry is processed,
+    # so a crash in between makes the next poll fetch the whole feed again instead of getting a 304.
+    pending = bool(result.entries) and not result.error
+    saved = (
+        replace(result.state, etag=state.etag, last_modified=state.last_modified) if pending else result.state
+    )
     with pipe.lock:
         summary.polled += 1
         row = store.save_feed_state(
-            pipe.db, feed_id, result.state, now, result.status, len(result.entries), result.not_modified
+            pipe.db, feed_id, saved, now, result.status, len(result.entries), result.not_modified
         )
         if result.moved_to:
             logger.info("feed %s moved permanently to %s", feed.name, result.moved_to)
@@ -248,6 +254,7 @@ def poll_feed(pipe: Pipeline, index: int, now: datetime, summary: CycleSummary, 
             logger.info("feed %s parsed with a warning: %s", feed.name, result.warning)
         summary.entries += len(result.entries)
     seen: set[str] = set()
+    failed = False
     for entry in result.entries:
         key = entry.guid or entry.link
         if key in seen:
@@ -268,11 +275,16 @@ def poll_feed(pipe: Pipeline, index: int, now: datetime, summary: CycleSummary, 
         except Exception:
             logger.exception("entry %s of feed %s not processed", entry.link, feed.name)
             summary.errors += 1
+            failed = True
             continue
         with pipe.lock:
             summary.new += int(outcome.stored)
             summary.versions += int(outcome.new_version)
             summary.alerts += outcome.alerts
+    if pending and not failed:
+        with pipe.lock:
+            validators = {"etag": result.state.etag, "last_modified": result.state.last_modified}
+            pipe.db.table("feeds").update(feed_id, validators)
 
 
 def _notice_failing(pipe: Pipeline, feed_id: int, row: dict[str, Any], now: datetime) -> None:

@@ -16,9 +16,11 @@ def extract_main_text(html: bytes | str, url: str | None = None) -> str | None:
 
     `url` only helps trafilatura with metadata; some it cannot parse (an IPv6 literal such as
     `http://[::1]:8000/a`) make it return nothing, so the text is then extracted without it.
+    trafilatura's `deduplicate` stays off: its cache is process-wide, so a syndicated copy of a page
+    seen earlier would come back empty instead of being stored as a duplicate.
     """
     options: dict[str, Any] = {"include_comments": False, "include_tables": False, "favor_precision": True,
-                               "deduplicate": True}  # fmt: skip
+                               "deduplicate": False}  # fmt: skip
     text = trafilatura.extract(html, url=url, **options)
     if not (text and text.strip()) and url is not None:
         text = trafilatura.extract(html, **options)

@@ -28,7 +28,7 @@ from sqlite_utils import Database
 from bot import store
 from bot.config import Config, parse_config
 from bot.cycle import Pipeline, build_pipeline
-from bot.demo import Item, load_items, render_page, render_rss
+from bot.demo import Item, load_items, render_atom, render_page, render_rss
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -186,13 +186,6 @@ def ipv6_loopback_available() -> bool:
 def seed_items() -> list[Item]:
     """The five seed reports, in published order."""
     return load_items(SEED_FILES)
-
-
-def render_atom(items: list[Item], base_url: str, title: str = "Loopback News") -> bytes:
-    """An Atom document for the items, linking to `{base_url}/articles/{slug}.html`."""
-    from bot.demo import render_atom as _render_atom
-
-    return _render_atom(items, base_url, title)
 
 
 def serve_seeds(srv: LoopbackServer, items: list[Item] | None = None, feed_path: str = "/feed.xml",

@@ -558,6 +558,8 @@ def test_webhook_posts_each_alert_on_its_own(slack, db):
     assert [p["text"] for p in slack.state.webhook] == ["New incident: &lt;!channel&gt;", "Figures conflict"]
     assert all("thread_ts" not in p for p in slack.state.webhook)
     assert [alert_row(db, i)["channel"] for i in (1, 2)] == ["webhook", "webhook"]
+    result = check_slack(make_config(), db, {"SLACK_WEBHOOK_URL": slack.webhook_url})
+    assert result.mode == "incoming webhook" and "borderwatch is connected" in slack.state.webhook[-1]["text"]
 
 
 def test_webhook_that_is_gone_is_reported_once_without_its_url(slack, db, caplog):
@@ -701,3 +703,18 @@ def test_a_deleted_parent_starts_a_new_thread(slack, db):
     (parent,) = slack.parents(DESK)
     assert parent["metadata"]["event_payload"]["alert_id"] == later and not slack.replies()
     assert db["slack_threads"].get((1, "#border-desk"))["ts"] == parent["ts"]
+
+
+def test_an_interrupted_coalesced_reply_is_found_for_all_its_alerts(slack, db):
+    add_alert(db, "new_incident", 1, "New incident")
+    burst = [add_alert(db, "figure_change", 1, f"Figure changed to {n}") for n in (25, 27)]
+    sink = make_sink(slack, db, cooldown="10m")
+    deliver_pending(db, sink, T0)
+    slack.fail("chat.postMessage", "drop")
+
+    assert deliver_pending(db, sink, T0 + timedelta(minutes=11)) == 0
+    assert deliver_pending(db, sink, T0 + timedelta(minutes=12)) == 2
+
+    (reply,) = slack.replies(DESK)
+    assert len(slack.calls("chat.postMessage")) == 2
+    assert [alert_row(db, i)["ts"] for i in burst] == [reply["ts"], reply["ts"]]
