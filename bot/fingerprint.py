@@ -125,8 +125,10 @@ def minhash_signature(text: str) -> bytes | None:
     if len(normalize_text(text).split()) < _MIN_WORDS:
         return None
     # Imported here: datasketch pulls in scipy, a second of start-up that only storing an article needs.
-    
-    from datasketch import MinHash  # imported here: it pulls in scipy, which CLI commands that only read don't need
+
+    from datasketch import (
+        MinHash,  # imported here: it pulls in scipy, which CLI commands that only read don't need
+    )
 
     sketch = MinHash(num_perm=NUM_PERM, seed=7)
     sketch.update_batch(list(_shingles(text)))

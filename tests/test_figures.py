@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from bot.extract.figures import Figure, extract_figures, split_sentences
