@@ -558,4 +558,6 @@ def _one_line(exc: BaseException) -> str:
         return f"timed out ({kind})"
     if isinstance(exc, httpx.ConnectError):
         return _one_line_text(f"cannot connect: {text or kind}")
+    if isinstance(exc, UnicodeError) and "idna" in str(exc):
+        return _one_line_text(f"cannot resolve host: {text}")
     return text or kind

@@ -141,7 +141,7 @@ def feed_file(name: str) -> bytes:
 # name -> expected last_error: an exact string, a prefix ending in "...", or None for "read, no error".
 EXPECTED: dict[str, str | None] = {
     "connection refused": "cannot connect: ...",
-    "dns failure": "cannot connect: ...",
+    "dns failure": "cannot resolve host: ...",
     "connect timeout": "timed out (ConnectTimeout)",
     "stall mid-body": "timed out (ReadTimeout)",
     "trickled body": "took longer than 2.5s",
@@ -220,7 +220,9 @@ def install_cases(server: LoopbackServer, secret_path: Path, backlog: FullBacklo
     url = server.url
     return {
         "connection refused": f"http://127.0.0.1:{closed_port()}/feed.xml",
-        "dns failure": "http://feeds.borderwatch.invalid/feed.xml",
+        # A name that cannot be resolved, refused before any query leaves the machine (a label over 63
+        # characters): the tests send no traffic beyond loopback, not even to a DNS resolver.
+        "dns failure": f"http://{'x' * 64}.borderwatch.invalid/feed.xml",
         "connect timeout": f"http://127.0.0.1:{backlog.port}/feed.xml",
         "stall mid-body": url("/stall.xml"),
         "trickled body": url("/trickle-body.xml"),
