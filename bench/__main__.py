@@ -113,11 +113,14 @@ def print_table(rows: list[dict[str, Any]], out: Any = sys.stdout) -> None:
 
 
 def markdown(results: dict[str, Any]) -> str:
-    """The results as a Markdown table (for bench/README.md)."""
+    """The results as a Markdown table (for bench/README.md), the benchmark named once per block."""
     lines = ["| benchmark | metric | borderwatch | peers | goal | met |", "|---|---|---|---|---|---|"]
+    current = None
     for row in results["rows"]:
         cells = _cells(row)
-        lines.append(f"| {row['benchmark']} | " + " | ".join(c.replace("|", "/") for c in cells) + " |")
+        name = row["benchmark"] if row["benchmark"] != current else ""
+        current = row["benchmark"]
+        lines.append(f"| {name} | " + " | ".join(c.replace("|", "/") for c in cells) + " |")
     return "\n".join(lines)
 
 
