@@ -126,8 +126,13 @@ def markdown(results: dict[str, Any]) -> str:
 
 def _profile(plan: Plan, details: dict[str, Any], log: Any) -> None:
     """pyinstrument over the slowest stages: ingest at the largest size, and a poll cycle (one thread)."""
+    import importlib.util
+
     from bench.stores import build_store, copy_store
 
+    if importlib.util.find_spec("pyinstrument") is None:
+        log("pyinstrument is not installed (pip install -e '.[bench]'): no profiles")
+        return
     largest = max(plan.sizes)
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
         out = Path(tmp) / "ingest.json"

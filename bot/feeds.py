@@ -321,7 +321,14 @@ def _parse_within(content: bytes, headers: dict[str, str], seconds: float) -> An
     try:
         timer.start()
         try:
-            return feedparser.parse(io.BytesIO(content), response_headers=headers)
+            # No HTML sanitising or URI resolution: entries are reduced to plain text right after, and
+            # skipping both saves about a third of the parse time.
+            return feedparser.parse(
+                io.BytesIO(content),
+                response_headers=headers,
+                sanitize_html=False,
+                resolve_relative_uris=False,
+            )
         finally:
             timer.cancel()
             with lock:
@@ -446,10 +453,14 @@ def _item_source(item: Any) -> str | None:
 _TAG = re.compile(r"<[^>]+>")
 
 
+_SCRIPT = re.compile(r"(?is)<(script|style|noscript|template)\b.*?(</\1\s*>|$)")
+
+
 def _html_to_text(value: str) -> str:
     """Feed HTML reduced to text, paragraphs kept as lines."""
     if "<" not in value and "&" not in value:
         return value.strip()
+    value = _SCRIPT.sub(" ", value)
     value = re.sub(r"(?i)<\s*(br|/p|/div|/li|/h\d)\s*/?>", "\n", value)
     text = html.unescape(_TAG.sub("", value))
     return "\n".join(line.strip() for line in text.splitlines() if line.strip())
