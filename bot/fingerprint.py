@@ -6,10 +6,12 @@ its LSH band keys are stored in SQLite so that candidates come from an index, ne
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import struct
 import unicodedata
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
@@ -122,17 +124,24 @@ def _shingles(text: str) -> set[bytes]:
 
 def minhash_signature(text: str) -> bytes | None:
     """MinHash signature (NUM_PERM uint32 values) of the text's word 3-shingles; None for tiny texts."""
-    if len(normalize_text(text).split()) < _MIN_WORDS:
+    words = normalize_text(text).split()
+    if len(words) < _MIN_WORDS:
         return None
-    # Imported here: datasketch pulls in scipy, a second of start-up that only storing an article needs.
-
-    from datasketch import (
-        MinHash,  # imported here: it pulls in scipy, which CLI commands that only read don't need
-    )
-
-    sketch = MinHash(num_perm=NUM_PERM, seed=7)
+    minhash, template = _minhash()
+    sketch = minhash(num_perm=NUM_PERM, seed=7, permutations=template.permutations, scheme=template.scheme)
     sketch.update_batch(list(_shingles(text)))
     return np.asarray(sketch.hashvalues, dtype=np.uint32).tobytes()
+
+
+@functools.lru_cache(maxsize=1)
+def _minhash() -> tuple[Any, Any]:
+    """datasketch's MinHash class and a template whose permutations every article reuses (made once).
+
+    Imported here, not at the top: datasketch pulls in scipy, a second of start-up that only storing an
+    article needs."""
+    from datasketch import MinHash
+
+    return MinHash, MinHash(num_perm=NUM_PERM, seed=7)
 
 
 def band_keys(signature: bytes) -> list[int]:

@@ -251,11 +251,18 @@ def search_articles(
     if incident_id is not None:
         clauses.append("a.incident_id = :incident_id")
         params["incident_id"] = incident_id
-    sql = f"""select a.id, a.published, a.source, a.title, a.incident_id, a.url,
-                     snippet(articles_fts, -1, :open, :close, '…', 16) as snippet
-              from articles_fts join articles a on a.id = articles_fts.rowid
-              where {" and ".join(clauses)}
-              order by articles_fts.rank limit {int(limit)}"""
+    if len(clauses) == 1:
+        # Rank and limit inside the FTS query, so FTS5 keeps only the best rows and makes snippets for those.
+        sql = f"""select a.id, a.published, a.source, a.title, a.incident_id, a.url, m.snippet
+                  from (select rowid, rank, snippet(articles_fts, -1, :open, :close, '…', 16) as snippet
+                        from articles_fts where articles_fts match :term order by rank limit {int(limit)}) m
+                  join articles a on a.id = m.rowid order by m.rank"""
+    else:
+        sql = f"""select a.id, a.published, a.source, a.title, a.incident_id, a.url,
+                         snippet(articles_fts, -1, :open, :close, '…', 16) as snippet
+                  from articles_fts join articles a on a.id = articles_fts.rowid
+                  where {" and ".join(clauses)}
+                  order by articles_fts.rank limit {int(limit)}"""
     return execute(db, sql, params, timeout)
 
 
