@@ -30,6 +30,7 @@ from bot.incidents import (
     StoredClaim,
     choose_incident,
     detect_changes,
+    joinable_events,
     primary_places,
     story_places,
 )
@@ -87,12 +88,17 @@ def _profile(row: dict[str, Any]) -> IncidentProfile:
     )
 
 
-def _candidates(db: Database, published: datetime) -> list[IncidentProfile]:
+def _candidates(db: Database, published: datetime, event: str | None) -> list[IncidentProfile]:
+    """Incidents a report could join: active in the time window (index on last_published) and of a type
+    it can join (same, kin, or none), the most recent first."""
+    window = [store.iso(published - WINDOW), store.iso(published + WINDOW)]
+    kinds = sorted(joinable_events(event)) if event is not None else []
+    by_type = f"and (event is null or event in ({','.join('?' * len(kinds))}))" if kinds else ""
     rows = store.rows(
         db,
-        "select id, event, last_published, signature from incidents where last_published between ? and ? "
-        "order by last_published desc limit ?",
-        [store.iso(published - WINDOW), store.iso(published + WINDOW), MAX_CANDIDATES],
+        f"select id, event, last_published, signature from incidents where last_published between ? and ? "
+        f"{by_type} order by last_published desc limit ?",
+        [*window, *kinds, MAX_CANDIDATES],
     )
     return [_profile(r) for r in rows]
 
@@ -410,7 +416,7 @@ def analyse_report(db: Database, knowledge: Knowledge, report: Report, now: date
     drafts: list[AlertDraft] = []
     if incident_id is None:
         incident_id = choose_incident(
-            claims, report.published, _candidates(db, report.published), knowledge.gazetteer
+            claims, report.published, _candidates(db, report.published, claims.event), knowledge.gazetteer
         )
     if incident_id is None:
         if claims.event is None:

@@ -111,6 +111,15 @@ def primary_places(claims: Claims, gazetteer: Gazetteer) -> frozenset[str]:
     )
 
 
+def joinable_events(event: str) -> frozenset[str]:
+    """Incident types a report of type `event` may join (itself and its kin)."""
+    kin = {event}
+    for family in (EXCHANGE_OF_FIRE, FIGHTING, MIGRATION):
+        if event in family:
+            kin |= family
+    return frozenset(kin)
+
+
 def _place_score(report: frozenset[str], incident: frozenset[str], gazetteer: Gazetteer) -> float | None:
     """+2 when a place agrees, 0 when either side names none, None when they lie far apart."""
     if not report or not incident:
