@@ -255,31 +255,36 @@ def _load_claims(db: Database, incident_id: int) -> list[StoredClaim]:
 def _store_claims(
     db: Database, incident_id: int, report: Report, claims: list[StoredClaim], now: datetime
 ) -> None:
-    db.table("claims").insert_all(
-        {
-            "incident_id": incident_id,
-            "article_id": report.article_id,
-            "version": report.version,
-            "type": c.type,
-            "measure": c.key,
-            "value": c.value,
-            "low": c.low,
-            "high": c.high,
-            "actor": c.side,
-            "stance": c.value if c.type == "position" else None,
-            "place_id": c.value if c.type == "place" else None,
-            "role": c.key if c.type == "place" else None,
-            "quote": c.evidence.quote,
-            "start": c.start,
-            "end": c.end,
-            "source": c.source,
-            "source_key": c.source_key,
-            "url": c.evidence.url,
-            "published": c.evidence.published,
-            "seen": store.iso(now),
-            "detail": json.dumps({"vague": c.vague, "label": c.label}),
-        }
-        for c in claims
+    store.insert_many(
+        db,
+        "claims",
+        [
+            {
+                "incident_id": incident_id,
+                "article_id": report.article_id,
+                "version": report.version,
+                "type": c.type,
+                "measure": c.key,
+                "value": c.value,
+                "low": c.low,
+                "high": c.high,
+                "actor": c.side,
+                "stance": c.value if c.type == "position" else None,
+                "place_id": c.value if c.type == "place" else None,
+                "role": c.key if c.type == "place" else None,
+                "quote": c.evidence.quote,
+                "start": c.start,
+                "end": c.end,
+                "source": c.source,
+                "source_key": c.source_key,
+                "url": c.evidence.url,
+                "published": c.evidence.published,
+                "seen": store.iso(now),
+                "detail": json.dumps({"vague": c.vague, "label": c.label}),
+            }
+            for c in claims
+        ],
+        ignore=False,
     )
 
 
@@ -370,8 +375,8 @@ def _update_incident(
             place = knowledge.gazetteer.places[place_id]
             update.update(place_id=place_id, place=place.name, latitude=place.lat, longitude=place.lon)
     db.table("incidents").update(incident_id, update)
-    db.table("incident_keys").insert_all(
-        ({"key": f"place:{p}", "incident_id": incident_id} for p in places), ignore=True
+    store.insert_many(
+        db, "incident_keys", [{"key": f"place:{p}", "incident_id": incident_id} for p in sorted(places)]
     )
 
 

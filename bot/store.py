@@ -321,6 +321,19 @@ def save_feed_state(
 # --- articles ----------------------------------------------------------------------------------------
 
 
+def insert_many(db: Database, table: str, records: list[dict[str, Any]], ignore: bool = True) -> None:
+    """Insert rows that all have the same keys, in one statement (the hot path: no table introspection)."""
+    if not records:
+        return
+    columns = list(records[0])
+    names = ", ".join(f'"{c}"' for c in columns)
+    marks = ", ".join("?" * len(columns))
+    verb = "insert or ignore" if ignore else "insert"
+    db.conn.executemany(
+        f'{verb} into "{table}" ({names}) values ({marks})', [[r[c] for c in columns] for r in records]
+    )
+
+
 def insert_row(db: Database, table: str, record: dict[str, Any]) -> int:
     """Insert one row and return its integer primary key."""
     pk = db.table(table).insert(record).last_pk
@@ -372,9 +385,10 @@ def insert_article(db: Database, record: dict[str, Any]) -> int:
         }
     )
     if record.get("signature"):
-        db.table("article_bands").insert_all(
-            ({"band_key": key, "article_id": article_id} for key in band_keys(record["signature"])),
-            ignore=True,
+        insert_many(
+            db,
+            "article_bands",
+            [{"band_key": k, "article_id": article_id} for k in band_keys(record["signature"])],
         )
     return article_id
 
