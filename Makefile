@@ -24,7 +24,8 @@ check: test
 run: install  ## poll the configured feeds on their schedules
 	$(BIN)/borderwatch run
 
-bench: install  ## benchmarks (see bench/README or `python -m bench --help`)
+bench: install  ## benchmarks (see bench/README.md or `python -m bench --help`)
+	$(BIN)/python -m pip install --quiet -e ".[dev,web,bench]"
 	$(BIN)/python -m bench
 
 clean:

@@ -72,16 +72,15 @@ def run_child(
 
 
 @contextmanager
-def server_process(module: str, *args: str, ready_timeout: float = 300.0) -> Iterator[int]:
+def server_process(module: str, *args: str) -> Iterator[int]:
     """Start `python -m module args` (a loopback server that prints `READY <port>`); yield its port."""
     proc = subprocess.Popen(
         [sys.executable, "-m", module, *args], stdout=subprocess.PIPE, text=True, cwd=ROOT, env=child_env()
     )
     try:
         assert proc.stdout is not None
-        started = time.monotonic()
-        line = proc.stdout.readline()
-        if not line.startswith("READY") or time.monotonic() - started > ready_timeout:
+        line = proc.stdout.readline()  # the server renders its content first; an exit gives an empty line
+        if not line.startswith("READY"):
             raise RuntimeError(f"{module} did not start: {line!r}")
         yield int(line.split()[1])
     finally:

@@ -25,6 +25,7 @@ from bench.measure import ROOT, ChildRun, Row, child_env, median, run_child, ser
 TIMEOUT = 5.0  # seconds: the network timeout given to every tool (httpx's default, and ours in the config)
 INTERVAL_S = 600.0  # a feed polled every 10 minutes
 GOAL_WALL = 10.0
+GOAL_FEEDS = 1000
 GOAL_CPU_SHARE = 0.25
 GOAL_RSS = 250.0
 TOOLS = ("borderwatch", "feed-to-sqlite", "httpx+feedparser")
@@ -190,10 +191,13 @@ def _rows(
     wall2 = _med(samples, "borderwatch", 2, "wall") or 0.0
     cpu2 = _med(samples, "borderwatch", 2, "cpu") or 0.0
     rss = max(_med(samples, "borderwatch", 1, "rss") or 0.0, _med(samples, "borderwatch", 2, "rss") or 0.0)
-    add("cycle 1 (all new) wall", "s", "wall", 1, f"< {GOAL_WALL:g} s", wall1 < GOAL_WALL, scaled=True)
+    full = feeds >= GOAL_FEEDS  # the wall-time goal is for 1,000 feeds: with fewer it is not judged
+    add("cycle 1 (all new) wall", "s", "wall", 1, f"< {GOAL_WALL:g} s", wall1 < GOAL_WALL if full else None,
+        scaled=True)  # fmt: skip
     add("cycle 1 CPU", "s", "cpu", 1, scaled=True)
     add("cycle 1 requests/s", "req/s", "requests_per_s", 1)
-    add("cycle 2 (2/3 answer 304) wall", "s", "wall", 2, f"< {GOAL_WALL:g} s", wall2 < GOAL_WALL, scaled=True)
+    add("cycle 2 (2/3 answer 304) wall", "s", "wall", 2, f"< {GOAL_WALL:g} s", wall2 < GOAL_WALL if full else None,
+        scaled=True)  # fmt: skip
     add("cycle 2 CPU", "s", "cpu", 2, scaled=True)
     add("cycle 2 requests/s", "req/s", "requests_per_s", 2)
     add("peak RSS, cycle 1", "MB", "rss", 1, f"< {GOAL_RSS:g} MB", rss < GOAL_RSS)

@@ -116,7 +116,10 @@ def content_hash(text: str) -> str:
 
 
 def _shingles(text: str) -> set[bytes]:
-    words = normalize_text(text).split()
+    return _word_shingles(normalize_text(text).split())
+
+
+def _word_shingles(words: list[str]) -> set[bytes]:
     if len(words) < 3:
         return {w.encode("utf-8") for w in words}
     return {" ".join(words[i : i + 3]).encode("utf-8") for i in range(len(words) - 2)}
@@ -129,7 +132,7 @@ def minhash_signature(text: str) -> bytes | None:
         return None
     minhash, template = _minhash()
     sketch = minhash(num_perm=NUM_PERM, seed=7, permutations=template.permutations, scheme=template.scheme)
-    sketch.update_batch(list(_shingles(text)))
+    sketch.update_batch(list(_word_shingles(words)))
     return np.asarray(sketch.hashvalues, dtype=np.uint32).tobytes()
 
 
@@ -141,7 +144,8 @@ def _minhash() -> tuple[Any, Any]:
     article needs."""
     from datasketch import MinHash
 
-    return MinHash, MinHash(num_perm=NUM_PERM, seed=7)
+    # The scheme is named: datasketch 2.0 changed its default, and stored signatures must stay comparable.
+    return MinHash, MinHash(num_perm=NUM_PERM, seed=7, scheme="affine32")
 
 
 def band_keys(signature: bytes) -> list[int]:

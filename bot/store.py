@@ -215,6 +215,12 @@ def m001_initial(db: Database) -> None:
     db.table("meta").create({"key": str, "value": str}, pk="key")
 
 
+@migrations()
+def m003_alerts_created_index(db: Database) -> None:
+    """`changes --since` reads alerts by creation time: index it."""
+    db.table("alerts").create_index(["created"], if_not_exists=True)
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(
         str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False

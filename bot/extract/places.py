@@ -65,6 +65,9 @@ class Gazetteer:
     def __init__(self, entries: Iterable[Mapping[str, Any]]) -> None:
         self.places: dict[str, Place] = {}
         self._lexicon = Lexicon()
+        # Memos: the gazetteer never changes once built, and grouping asks the same pairs again and again.
+        self._ancestors: dict[str, list[str]] = {}
+        self._distances: dict[tuple[str, str], float | None] = {}
         for entry in entries:
             place = Place(
                 id=str(entry["id"]),
@@ -81,6 +84,12 @@ class Gazetteer:
 
     def ancestors(self, place_id: str) -> list[str]:
         """The place and its parents, innermost first."""
+        known = self._ancestors.get(place_id)
+        if known is None:
+            known = self._ancestors[place_id] = self._chain(place_id)
+        return known
+
+    def _chain(self, place_id: str) -> list[str]:
         chain: list[str] = []
         current: str | None = place_id
         while current and current in self.places and current not in chain:
@@ -106,6 +115,12 @@ class Gazetteer:
 
     def distance_km(self, a: str, b: str) -> float | None:
         """Great-circle distance between two places, when both have coordinates."""
+        key = (a, b) if a <= b else (b, a)
+        if key not in self._distances:
+            self._distances[key] = self._distance(*key)
+        return self._distances[key]
+
+    def _distance(self, a: str, b: str) -> float | None:
         pa, pb = self.places.get(a), self.places.get(b)
         if pa is None or pb is None or None in (pa.lat, pa.lon, pb.lat, pb.lon):
             return None
