@@ -24,6 +24,8 @@ from sqlite_utils import Database
 from bot.config import parse_duration
 
 DEFAULT_TIMEOUT = 5.0
+#: How many of the newest articles an unfiltered search ranks first (see `search_articles`).
+RECENT_ROWS = 5000
 _PROGRESS_STEPS = 1000  # SQLite VM steps between two looks at the clock (datasette uses the same)
 _FTS_SHADOW_SUFFIXES = ("_data", "_idx", "_docsize", "_config", "_content")
 MARK_OPEN = "**"
@@ -253,10 +255,18 @@ def search_articles(
         params["incident_id"] = incident_id
     if len(clauses) == 1:
         # Rank and limit inside the FTS query, so FTS5 keeps only the best rows and makes snippets for those.
+        # A common word matches nearly every article and bm25 must score each match: rank the newest
+        # RECENT_ROWS articles first, and the whole store only when they hold less than a page of matches.
         sql = f"""select a.id, a.published, a.source, a.title, a.incident_id, a.url, m.snippet
                   from (select rowid, rank, snippet(articles_fts, -1, :open, :close, '…', 16) as snippet
-                        from articles_fts where articles_fts match :term order by rank limit {int(limit)}) m
+                        from articles_fts where articles_fts match :term and rowid >= :floor
+                        order by rank limit {int(limit)}) m
                   join articles a on a.id = m.rowid order by m.rank"""
+        newest = db.execute("select max(rowid) from articles").fetchone()[0] or 0
+        recent = execute(db, sql, {**params, "floor": newest - RECENT_ROWS}, timeout)
+        if len(recent.rows) >= limit or newest <= RECENT_ROWS:
+            return recent
+        return execute(db, sql, {**params, "floor": 0}, timeout)
     else:
         sql = f"""select a.id, a.published, a.source, a.title, a.incident_id, a.url,
                          snippet(articles_fts, -1, :open, :close, '…', 16) as snippet
