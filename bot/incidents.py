@@ -94,11 +94,14 @@ class ReportMeta:
 
 
 def story_places(claims: Claims, gazetteer: Gazetteer) -> frozenset[str]:
-    """Specific places (finer than a province) the story itself puts the incident in."""
+    """Specific places (finer than a province) the story itself puts the incident in; capitals that
+    stand for governments ("Kabul condemns") are left out."""
     return frozenset(
         p.place_id
         for p in claims.places
-        if gazetteer.is_specific(p.place_id) and (p.in_lead or p.role is not None)
+        if gazetteer.is_specific(p.place_id)
+        and (p.in_lead or p.role is not None)
+        and p.place_id not in SEATS_OF_GOVERNMENT
     )
 
 

@@ -58,6 +58,8 @@ _STATUS_AXES_FOR = {
     "closure": {"border"},
     "deportation": {"deportation", "border"},
 }
+# "1,000 Afghans a day": a rate, measured apart from totals.
+_PER_DAY = re.compile(r"\W*(\w+\W+){0,3}(a|per|each|every) day\b|\W*(\w+\W+){0,3}daily\b", re.IGNORECASE)
 # Words right after a figure that name its people outright ("46 people"), unlike a bare toll ("rose to 25").
 _EXPLICIT_PEOPLE = re.compile(
     r"\W*(\w+\W+){0,2}(people|persons|individuals|civilians|others|lives)\b", re.IGNORECASE
@@ -288,6 +290,9 @@ def _figures(
             side = _side(figure.modifiers) or (_side(parent_figure.modifiers) if parent_figure else "")
             measure = f"{event}:{figure.category}:{side}"
             label = _label(side, figure.counted, event)
+            if _PER_DAY.match(sentence[figure.end :]):
+                measure += ":per-day"  # a daily rate is not the running total
+                label += " a day"
             if parent_figure is not None:
                 measure += f":{figure.counted}"
                 label = f"{label} (of {parent_figure.phrase})"
