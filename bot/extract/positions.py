@@ -125,6 +125,8 @@ class ActorIndex:
 
 # A headline that names its source after a colon or dash: "... toll rises to 25: ISPR".
 _HEADLINE_SOURCE = re.compile(r"\s*[:\u2014\u2013]\s*([^:\u2014\u2013]{2,60}?)\s*$")
+#: An actor named within this many characters of a clause's start is its subject.
+SUBJECT_CHARS = 30
 _CLAUSE_BREAK = re.compile(r",?\s+(?:while|whereas|but|however)\s+|;\s+")
 # A country or capital as the subject of a speech verb speaks for its government ("Pakistan says").
 _COUNTRY_SPEAKER = re.compile(r"\b(Pakistan|Islamabad|Afghanistan|Kabul)\s+(has\s+|had\s+|have\s+)?$")
@@ -221,6 +223,10 @@ def _speaker(
         key = _COUNTRY_GOVERNMENT[country.group(1).lower()][0]
         return actors.actors[key], False
     if before:
+        # The clause's subject when it opens the clause ("FO says ... TTP hideouts, rejects ..."), else
+        # the actor nearest the verb ("... overrun by the Taliban, the ISPR said").
+        if before[0][1] <= SUBJECT_CHARS:
+            return before[0][0], False
         return before[-1][0], False
     if last is not None and _GENERIC_SPEAKER.search(clause[: verb.start()]):
         return last, False
