@@ -269,10 +269,15 @@ def run(obj: Context) -> None:
             from bot.cycle import CycleSummary
 
             summary = CycleSummary(feeds=1)
+            started = time.monotonic()
             try:
                 poll_feed(pipe, index, datetime.now(UTC), summary)
             except Exception:
+                summary.errors += 1
                 logger.exception("feed %s: poll failed", pipe.cfg.feeds[index].name)
+            if summary.polled or summary.errors:
+                summary.elapsed = time.monotonic() - started
+                logger.info("%s (%s)", summary.line(), pipe.cfg.feeds[index].name)
 
         def deliver() -> None:
             with pipe.lock:
