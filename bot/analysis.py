@@ -125,7 +125,7 @@ def _new_claims(claims: Claims, report: Report, knowledge: Knowledge) -> list[St
                 report.source,
                 actors.actors[org].name if org else report.source,
                 actors.actors[org].side if org else "",
-                evidence(*_sentence_of(claims, f.start)),
+                evidence(*f.sentence),
                 f.vague,
                 f.label,
                 f.start,
@@ -185,7 +185,7 @@ def _new_claims(claims: Claims, report: Report, knowledge: Knowledge) -> list[St
                 report.source,
                 report.source,
                 "",
-                evidence(*_sentence_of(claims, p.start)),
+                evidence(*p.sentence),
                 False,
                 gazetteer.places[p.place_id].name,
                 p.start,
@@ -193,18 +193,6 @@ def _new_claims(claims: Claims, report: Report, knowledge: Knowledge) -> list[St
             )
         )
     return out
-
-
-def _sentence_of(claims: Claims, offset: int) -> tuple[int, int]:
-    """The sentence span around a character offset (claims keep their own spans; this finds it again)."""
-    text = claims.text
-    start = max(
-        text.rfind("\n", 0, offset), max(text.rfind(". ", 0, offset), -1) + 1 if ". " in text[:offset] else -1
-    )
-    start = start + 1 if start >= 0 and text[start] in "\n." else max(start, 0)
-    end_candidates = [i for i in (text.find(". ", offset), text.find("\n", offset)) if i != -1]
-    end = min(end_candidates) + 1 if end_candidates else len(text)
-    return start, end
 
 
 def _with_incident_sides(new: list[StoredClaim], existing: list[StoredClaim]) -> list[StoredClaim]:
@@ -388,7 +376,7 @@ def _new_incident_alert(incident_id: int, claims: Claims, report: Report, db: Da
     figures = [f for f in claims.figures if not f.vague and not f.measure.startswith("count:")]
     headline = figures[0] if figures else None
     if headline is not None:
-        start, end = _sentence_of(claims, headline.start)
+        start, end = headline.sentence
         quote = claims.sentence(start, end)
         figure = f" — {headline.phrase} {headline.label.split(' (of')[0]}"
     else:

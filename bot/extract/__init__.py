@@ -91,6 +91,8 @@ class FigureClaim:
     actor_id: str | None
     start: int
     end: int
+    sentence: tuple[int, int]
+    counted: str
     implicit: bool = False
 
 
@@ -104,7 +106,8 @@ class PlaceClaim:
     start: int
     end: int
     in_lead: bool
-    primary: bool = False
+    primary: bool
+    sentence: tuple[int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +241,7 @@ def _places(
                     start + mention.end,
                     (start, end) in lead_set,
                     (start, end) in primary,
+                    (start, end),
                 )
             )
     return tuple(found)
@@ -318,6 +322,8 @@ def _figures(
                     actor,
                     start + figure.start,
                     start + figure.end,
+                    (start, end),
+                    figure.counted,
                     implicit,
                 )
             )
@@ -341,7 +347,7 @@ def _settle_figures(claims: list[FigureClaim]) -> tuple[FigureClaim, ...]:
         if not parts[2] and len(known) == 1 and len(parts) == 3:
             side = next(iter(known))
             claim = replace(
-                claim, measure=f"{parts[0]}:{parts[1]}:{side}", label=_label(side, *_noun_event(claim))
+                claim, measure=f"{parts[0]}:{parts[1]}:{side}", label=_label(side, claim.counted, parts[0])
             )
         settled.append(claim)
     tolls = [c for c in settled if c.measure.startswith(("killed:", "injured:")) and not c.vague]
@@ -367,8 +373,8 @@ def _adopt_categories(claims: list[FigureClaim]) -> list[FigureClaim]:
             same_event = {c.measure for c in named if c.measure.startswith(f"{event}:")}
             if len(same_event) == 1:
                 measure = next(iter(same_event))
-                label = next(c.label for c in named if c.measure == measure)
-                claim = replace(claim, measure=measure, label=label)
+                model = next(c for c in named if c.measure == measure)
+                claim = replace(claim, measure=measure, label=model.label, counted=model.counted)
             else:
                 kinds = {tuple(c.measure.split(":")[1:3]) for c in named}
                 if len(kinds) == 1:
@@ -376,18 +382,11 @@ def _adopt_categories(claims: list[FigureClaim]) -> list[FigureClaim]:
                     noun = {"security": "soldier", "militant": "militant", "migrant": "refugee"}.get(
                         kind, "person"
                     )
-                    claim = replace(claim, measure=f"{event}:{kind}:{side}", label=_label(side, noun, event))
+                    claim = replace(
+                        claim, measure=f"{event}:{kind}:{side}", label=_label(side, noun, event), counted=noun
+                    )
         out.append(claim)
     return out
-
-
-def _noun_event(claim: FigureClaim) -> tuple[str, str]:
-    """The counted noun and event of a claim, read back from its label and measure."""
-    event = claim.measure.split(":")[0]
-    words = claim.label.split(" (of")[0].split()
-    noun = words[-2] if event != "count" and len(words) >= 2 else words[-1]
-    singular = {v: k for k, v in _PLURALS.items()}.get(noun, noun[:-1] if noun.endswith("s") else noun)
-    return singular, event
 
 
 def _in_scope(
