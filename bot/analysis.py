@@ -281,18 +281,7 @@ def _main_place(claims: Claims, gazetteer: Gazetteer) -> str | None:
     counts = Counter(p.place_id for p in claims.places if p.in_lead or p.role)
     if not counts:
         return None
-    order = {
-        "crossing": 0,
-        "pass": 0,
-        "town": 1,
-        "city": 1,
-        "district": 2,
-        "tribal_area": 2,
-        "region": 3,
-        "province": 4,
-        "country": 6,
-    }
-    return min(counts, key=lambda pid: (order.get(gazetteer.places[pid].kind, 5), -counts[pid]))
+    return min(counts, key=lambda pid: (gazetteer.precision(pid), -counts[pid]))
 
 
 def _open_incident(db: Database, claims: Claims, report: Report, knowledge: Knowledge, now: datetime) -> int:

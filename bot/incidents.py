@@ -167,18 +167,17 @@ def match_score(
     place = _place_score(places, profile.places, gazetteer)
     if place is None:
         return None
+    similarity = _jaccard(claims.words, profile.words)
     if claims.event is not None and profile.event is not None and claims.event != profile.event:
-        # One side's "clash" is the other's "retaliation"; an air strike or an attack told as a clash
-        # joins only where a place agrees.
-        kin = {claims.event, profile.event} <= EXCHANGE_OF_FIRE
-        # Kin types join where a place agrees; migration stories also where the wording does (returns and
+        # One side's "clash" is the other's "retaliation"; other kin types (an air strike or an attack told
+        # as a clash) join where a place agrees; migration stories also where the wording does (returns and
         # deportations are told without a place as often as with one).
         pair = {claims.event, profile.event}
-        similar = _jaccard(claims.words, profile.words) >= UNTYPED_SIMILARITY
+        kin = pair <= EXCHANGE_OF_FIRE
+        similar = similarity >= UNTYPED_SIMILARITY
         joins = (pair <= FIGHTING and place > 0) or (pair <= MIGRATION and (place > 0 or similar))
         if not (kin or joins):
             return None
-    similarity = _jaccard(claims.words, profile.words)
     place += _figure_score(claims, profile)
     if claims.event is None or profile.event is None:
         # No type to agree on: only a shared place and much shared wording will do.

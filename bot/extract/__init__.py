@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from bot.extract.events import classify_event, find_status, is_background, mentions_border
+from bot.extract.events import EVENT_CUES, classify_event, find_status, is_background, mentions_border
 from bot.extract.figures import extract_figures
 from bot.extract.places import Gazetteer
 from bot.extract.positions import ActorIndex, Statement, find_statements
@@ -207,8 +207,6 @@ def _relevant(
     text: str, current: list[tuple[int, int]], lead: list[tuple[int, int]], event: str | None
 ) -> list[tuple[int, int]]:
     """Sentences that speak of this incident: the lead, and those with the incident type's cue words."""
-    from bot.extract.events import EVENT_CUES
-
     cue = EVENT_CUES.get(event or "")
     lead_set = set(lead)
     return [

@@ -10,6 +10,8 @@ from typing import Any
 
 from bot.extract.lexicon import Lexicon
 
+_PRECISION = {"crossing": 0, "pass": 0, "town": 1, "city": 1, "district": 2, "tribal_area": 2, "tehsil": 2,
+              "region": 3, "province": 4, "country": 6}  # fmt: skip
 #: Kinds finer than a province: two of these far apart are different places for one event.
 SPECIFIC_KINDS = frozenset(
     {"district", "city", "town", "crossing", "pass", "tribal_area", "tehsil", "village"}
@@ -148,10 +150,13 @@ class Gazetteer:
             for m in self._lexicon.find(text)
         ]
 
+    def precision(self, place_id: str) -> int:
+        """How fine a place is: 0 for a crossing or pass, up to 6 for a country (smaller is finer)."""
+        return _PRECISION.get(self.places[place_id].kind, 5)
+
     def _prefer(self, ids: list[str]) -> str:
         """Of places sharing a name, the finest (a town over its district)."""
-        order = {"crossing": 0, "pass": 0, "town": 1, "city": 1, "district": 2, "region": 3, "province": 4}
-        return min(ids, key=lambda pid: order.get(self.places[pid].kind, 5))
+        return min(ids, key=self.precision)
 
 
 _LOCATIVE = re.compile(
