@@ -362,3 +362,18 @@ def http() -> Iterator[Any]:
     client = make_client(timeout=5.0)
     yield client
     client.close()
+
+
+def clean_env() -> dict[str, str]:
+    """The environment without Slack settings or a store path, so a CLI subprocess can never post anywhere."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "BORDERWATCH_DB"))}
+
+
+@pytest.fixture(scope="session")
+def seeds_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store made by the real CLI's `ingest` of the seed reports (named so Datasette calls it `borderwatch`)."""
+    db = tmp_path_factory.mktemp("seeds") / "borderwatch.db"
+    files = [str(p) for p in sorted(SEEDS.glob("*.txt"))]
+    subprocess.run([sys.executable, "-m", "bot", "-q", "--db", str(db), "ingest", "--no-deliver", *files],
+                   cwd=ROOT, env=clean_env(), check=True, capture_output=True)  # fmt: skip
+    return db

@@ -40,23 +40,6 @@ def _seeds_naming(word: str) -> set[str]:
     return {_header(p)["url"] for p in SEEDS.glob("*.txt") if pattern.search(p.read_text(encoding="utf-8"))}
 
 
-def _clean_env() -> dict[str, str]:
-    """The environment without Slack settings, so `ingest` can never post anywhere."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "BORDERWATCH_DB"))}
-
-
-@pytest.fixture(scope="module")
-def seeds_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A store made by running the real CLI's `ingest` on the seed reports."""
-    if not SEEDS.is_dir():
-        pytest.skip(f"no seed corpus at {SEEDS}")
-    db = tmp_path_factory.mktemp("seeds") / "borderwatch.db"
-    files = [str(p) for p in sorted(SEEDS.glob("*.txt"))]
-    subprocess.run([sys.executable, "-m", "bot", "-q", "--db", str(db), "ingest", "--no-deliver", *files],
-                   cwd=ROOT, env=_clean_env(), check=True, capture_output=True)  # fmt: skip
-    return db
-
-
 @pytest.fixture
 def scratch_db(seeds_db: Path, tmp_path: Path) -> Path:
     """A copy of the seeds' store that a test may add rows to."""

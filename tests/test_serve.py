@@ -3,7 +3,6 @@ and once through headless Chromium (Debian's /usr/bin/chromium)."""
 
 from __future__ import annotations
 
-import os
 import queue
 import re
 import sqlite3
@@ -22,6 +21,7 @@ from click.testing import CliRunner
 from bot.cli import cli
 from bot.query import CANNED_QUERIES
 from bot.serve import build_metadata, is_datasette_installed
+from tests.conftest import clean_env
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT.parent / "shared" / "corpus" / "seeds"
@@ -33,29 +33,13 @@ needs_datasette = pytest.mark.skipif(
 )
 
 
-def _clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "BORDERWATCH_DB"))}
-
-
-@pytest.fixture(scope="module")
-def seeds_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A store made by the real CLI's `ingest` of the seed reports, named so Datasette calls it `borderwatch`."""
-    if not SEEDS.is_dir():
-        pytest.skip(f"no seed corpus at {SEEDS}")
-    db = tmp_path_factory.mktemp("serve") / "borderwatch.db"
-    files = [str(p) for p in sorted(SEEDS.glob("*.txt"))]
-    subprocess.run([sys.executable, "-m", "bot", "-q", "--db", str(db), "ingest", "--no-deliver", *files],
-                   cwd=ROOT, env=_clean_env(), check=True, capture_output=True)  # fmt: skip
-    return db
-
-
 @pytest.fixture(scope="module")
 def server(seeds_db: Path) -> Iterator[str]:
     """`borderwatch serve --port 0` in a subprocess; yields its base URL once Uvicorn says it is listening."""
     if not is_datasette_installed():
         pytest.skip("datasette not installed (extra [web])")
     proc = subprocess.Popen([sys.executable, "-m", "bot", "--db", str(seeds_db), "serve", "--port", "0"],
-                            cwd=ROOT, env=_clean_env(), stderr=subprocess.PIPE, text=True)  # fmt: skip
+                            cwd=ROOT, env=clean_env(), stderr=subprocess.PIPE, text=True)  # fmt: skip
     lines: queue.Queue[str] = queue.Queue()
 
     def read_log() -> None:  # keeps draining stderr so the server never blocks on a full pipe
@@ -187,6 +171,6 @@ def test_serve_without_datasette(tmp_path: Path) -> None:
     db = tmp_path / "borderwatch.db"
     db.touch()
     proc = subprocess.run([sys.executable, "-c", code, "--db", str(db), "serve"], capture_output=True, text=True,
-                          cwd=ROOT, env=_clean_env())  # fmt: skip
+                          cwd=ROOT, env=clean_env())  # fmt: skip
     assert proc.returncode == 1
     assert proc.stderr == "Error: datasette is not installed: pip install 'borderwatch[web]'\n"
