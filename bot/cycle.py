@@ -106,15 +106,23 @@ class CycleSummary:
 
 
 def process_entry(
-    pipe: Pipeline, entry: Entry, now: datetime, *, text: str | None = None, keep_all: bool = False
+    pipe: Pipeline,
+    entry: Entry,
+    now: datetime,
+    *,
+    text: str | None = None,
+    keep_all: bool = False,
+    feed_id: int | None = None,
 ) -> EntryOutcome:
-    """Store an entry (if on-topic, or always with `keep_all`) and analyse it; one transaction."""
+    """Store an entry (if on-topic, or always with `keep_all`) and analyse it; one transaction.
+
+    `feed_id` is the feed the entry came from (None for replayed files); GUIDs are only trusted within it.
+    """
     on_topic = pipe.watch.matches(entry.title, entry.summary if text is None else text)
     if not on_topic and not keep_all:
         return EntryOutcome()
     canonical = canonical_url(entry.link)
     with pipe.lock:
-        feed_id = _feed_id(pipe.db, entry.feed_url)
         existing = store.find_article(pipe.db, canonical, entry.guid, feed_id)
     entry_hash = content_hash(entry.title + "\n" + entry.summary)
     if existing is not None and existing["entry_hash"] == entry_hash and text is None:
@@ -194,15 +202,6 @@ def _record(db: Database, drafts: list[AlertDraft], now: datetime) -> int:
     return sum(1 for draft in drafts if store.record_alert(db, draft, now) is not None)
 
 
-def _feed_id(db: Database, feed_url: str | None) -> int | None:
-    if feed_url is None:
-        return None
-    row = next(
-        db.table("feeds").rows_where("url = ? or configured_url = ?", [feed_url, feed_url], limit=1), None
-    )
-    return int(row["id"]) if row else None
-
-
 def _article_text(pipe: Pipeline, entry: Entry) -> tuple[str, bool]:
     """The page's main text when the feed wants pages fetched, else (or on failure) the feed's text."""
     if entry.fetch_page:
@@ -271,7 +270,7 @@ def poll_feed(pipe: Pipeline, index: int, now: datetime, summary: CycleSummary, 
             feed.fetch_articles,
         )
         try:
-            outcome = process_entry(pipe, entry, now)
+            outcome = process_entry(pipe, entry, now, feed_id=feed_id)
         except Exception:
             logger.exception("entry %s of feed %s not processed", entry.link, feed.name)
             summary.errors += 1
