@@ -341,7 +341,9 @@ def _is_post(request: HttpRequest) -> bool:
     return "chat.postMessage" in request.url
 
 
-class _IdempotentServerErrorRetryHandler(ServerErrorRetryHandler):
+class _SkipPosts(RetryHandler):
+    """A retry handler that never retries chat.postMessage (see `_is_post`); mixed in before the real one."""
+
     def _can_retry(
         self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
         error: Exception | None = None,
@@ -351,14 +353,12 @@ class _IdempotentServerErrorRetryHandler(ServerErrorRetryHandler):
         )
 
 
-class _IdempotentConnectionErrorRetryHandler(ConnectionErrorRetryHandler):
-    def _can_retry(
-        self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> bool:  # fmt: skip
-        return not _is_post(request) and super()._can_retry(
-            state=state, request=request, response=response, error=error
-        )
+class _IdempotentServerErrorRetryHandler(_SkipPosts, ServerErrorRetryHandler):
+    """Retries 5xx answers, but not of posts."""
+
+
+class _IdempotentConnectionErrorRetryHandler(_SkipPosts, ConnectionErrorRetryHandler):
+    """Retries dropped connections, but not of posts."""
 
 
 class _ShortRateLimitRetryHandler(RateLimitErrorRetryHandler):
