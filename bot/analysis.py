@@ -22,19 +22,18 @@ from bot.config import Config, ConfigError
 from bot.extract import Claims, Knowledge, extract_claims
 from bot.extract.places import Gazetteer
 from bot.extract.positions import ActorIndex
-from bot.incidents import (
+from bot.incidents import kinds
+from bot.incidents.compare import ReportMeta, detect_changes
+from bot.incidents.grouping import (
     EVENT_LABELS,
     WINDOW,
     IncidentProfile,
-    ReportMeta,
-    StoredClaim,
     choose_incident,
-    detect_changes,
     joinable_events,
     primary_places,
     story_places,
 )
-from bot.models import AlertDraft, Evidence, Report
+from bot.models import AlertDraft, Evidence, Report, StoredClaim
 
 #: libyaml's loader when PyYAML has it: the gazetteer loads several times faster.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -373,11 +372,11 @@ def _new_incident_alert(incident_id: int, claims: Claims, report: Report, db: Da
         figure = ""
     evidence = Evidence(report.url, report.source, store.iso(report.published) or "", quote)
     return AlertDraft(
-        "new_incident",
+        kinds.NEW_INCIDENT.name,
         incident_id,
         f"New incident: {what}{where}{figure}: \u201c{report.title.strip()}\u201d ({report.source})",
         (evidence,),
-        f"new_incident:{incident_id}",
+        f"{kinds.NEW_INCIDENT.name}:{incident_id}",
         {"place": row["place"], "event": claims.event},
     )
 

@@ -72,3 +72,27 @@ class AlertDraft:
     evidence: tuple[Evidence, ...]
     dedupe_key: str
     details: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredClaim:
+    """A claim of one report as the incident keeps it: what is claimed, by whom, where it was read.
+
+    `type` is figure, position, status or place; `key` what is measured (a figure's measure, a
+    position's actor, a status axis, a place's role); `side` the party the speaker belongs to.
+    """
+
+    type: str
+    key: str
+    value: str
+    low: float | None
+    high: float | None
+    article_id: int
+    source: str
+    source_key: str
+    side: str
+    evidence: Evidence
+    vague: bool = False
+    label: str = ""
+    start: int | None = None
+    end: int | None = None

@@ -1,86 +1,29 @@
-"""Incidents: which incident a report belongs to, and what its claims change or contradict. Pure, no I/O.
+"""Comparison: what a report's claims change or contradict in its incident. Pure, no I/O.
 
-Grouping (`choose_incident`): a report joins a recent incident of the same type whose places agree
-(same place at another precision, or close by); a story 150 km away, or of another type, stays its own.
-Comparison (`detect_changes`): the report's claims against the incident's stored claims:
+`detect_changes` runs one detector per claim type against the incident's stored claims:
 - figures of one measure whose ranges stop overlapping: a conflict between sources, or a change when
   the same source revises it or a toll rises; vague amounts ("dozens") never contradict a number unless
   opposing sides say them;
-- statements: one side asserts what another denies or opposes (conflict); an actor reversing itself
+- positions: one side asserts what another denies or opposes (conflict); an actor reversing itself
   (change);
 - status: the incident moves forward on its axis (to be returned → returned);
 - places: two sources put the same event (crossed at, attacked in) in places that cannot be one.
-Each draft carries a dedupe key, so a repeat of a known conflict raises nothing new.
+Each draft carries a dedupe key, so a repeat of a known conflict raises nothing new. Alert kinds come
+from `kinds.py`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from bot.extract import SEATS_OF_GOVERNMENT, Claims
-from bot.extract.places import Gazetteer
-from bot.models import AlertDraft, Evidence
+from bot.incidents import kinds
+from bot.models import AlertDraft, StoredClaim
 
-WINDOW = timedelta(days=5)
-#: Word overlap (Jaccard of title and lead) that lets a report with no incident type and no place join.
-UNTYPED_SIMILARITY = 0.15
-JOIN_THRESHOLD = 1.0
-FAR_APART_KM = 150.0
-SAME_PLACE_KM = 60.0
-#: Incident types that can be one event told from two sides.
-FIGHTING = frozenset({"clash", "retaliation", "infiltration", "airstrike", "attack", "closure"})
-EXCHANGE_OF_FIRE = frozenset({"clash", "retaliation"})
-#: People crossing back: soldiers handed back, refugees returned, migrants deported.
-MIGRATION = frozenset({"crossing", "deportation"})
 #: Sides between which a difference of position is a conflict.
 SIDES = frozenset({"pakistan", "afghanistan", "militant"})
-EVENT_LABELS = {
-    "crossing": "border crossing",
-    "airstrike": "air strikes",
-    "retaliation": "retaliatory attack",
-    "clash": "border clash",
-    "infiltration": "cross-border infiltration",
-    "closure": "border closure",
-    "deportation": "deportations",
-    "attack": "attack",
-    "arrest": "arrest",
-}
 STANCE_WORDS = {"asserts": "confirms it", "denies": "denies it", "opposes": "condemns it"}
-
-
-@dataclass(frozen=True, slots=True)
-class IncidentProfile:
-    """What grouping needs to know of a stored incident."""
-
-    id: int
-    event: str | None
-    last_published: datetime
-    places: frozenset[str]
-    words: frozenset[str]
-    primary: frozenset[str] = frozenset()
-    figures: tuple[tuple[str, float, float | None], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class StoredClaim:
-    """A claim already attached to the incident, with its provenance."""
-
-    type: str
-    key: str
-    value: str
-    low: float | None
-    high: float | None
-    article_id: int
-    source: str
-    source_key: str
-    side: str
-    evidence: Evidence
-    vague: bool = False
-    label: str = ""
-    start: int | None = None
-    end: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,118 +36,8 @@ class ReportMeta:
     published: datetime
 
 
-def story_places(claims: Claims, gazetteer: Gazetteer) -> frozenset[str]:
-    """Specific places (finer than a province) the story itself puts the incident in; capitals that
-    stand for governments ("Kabul condemns") are left out."""
-    return frozenset(
-        p.place_id
-        for p in claims.places
-        if gazetteer.is_specific(p.place_id)
-        and (p.in_lead or p.role is not None)
-        and p.place_id not in SEATS_OF_GOVERNMENT
-    )
-
-
-def primary_places(claims: Claims, gazetteer: Gazetteer) -> frozenset[str]:
-    """Specific places of the title and first sentence: where the story says it happened."""
-    return frozenset(
-        p.place_id
-        for p in claims.places
-        if p.primary and gazetteer.is_specific(p.place_id) and p.place_id not in SEATS_OF_GOVERNMENT
-    )
-
-
-def joinable_events(event: str) -> frozenset[str]:
-    """Incident types a report of type `event` may join (itself and its kin)."""
-    kin = {event}
-    for family in (EXCHANGE_OF_FIRE, FIGHTING, MIGRATION):
-        if event in family:
-            kin |= family
-    return frozenset(kin)
-
-
-def _place_score(report: frozenset[str], incident: frozenset[str], gazetteer: Gazetteer) -> float | None:
-    """+2 when a place agrees, 0 when either side names none, None when they lie far apart."""
-    if not report or not incident:
-        return 0.0
-    if any(gazetteer.compatible(a, b, SAME_PLACE_KM) for a in report for b in incident):
-        return 2.0
-    distances = [d for a in report for b in incident if (d := gazetteer.distance_km(a, b)) is not None]
-    if distances and min(distances) > FAR_APART_KM:
-        return None
-    return -0.5
-
-
-def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
-    return len(a & b) / len(a | b) if a and b else 0.0
-
-
-def _figure_score(claims: Claims, profile: IncidentProfile) -> float:
-    """Up to +1.5 for figures the incident already holds (same measure, agreeing value)."""
-    agreeing = {
-        f.measure
-        for f in claims.figures
-        if not f.vague and not f.measure.startswith("count:")
-        for measure, low, high in profile.figures
-        if measure == f.measure and _overlap(f.low, f.high, low, high)
-    }
-    return min(1.5, 0.5 * len(agreeing))
-
-
-def match_score(
-    claims: Claims,
-    places: frozenset[str],
-    published: datetime,
-    profile: IncidentProfile,
-    gazetteer: Gazetteer,
-    primary: frozenset[str] = frozenset(),
-) -> float | None:
-    """How well a report fits an incident; None when it cannot be the same incident."""
-    if abs(published - profile.last_published) > WINDOW:
-        return None
-    if _place_score(primary, profile.primary, gazetteer) is None:
-        return None  # the headlines put them far apart, whatever else the texts mention
-    place = _place_score(places, profile.places, gazetteer)
-    if place is None:
-        return None
-    similarity = _jaccard(claims.words, profile.words)
-    if claims.event is not None and profile.event is not None and claims.event != profile.event:
-        # One side's "clash" is the other's "retaliation"; other kin types (an air strike or an attack told
-        # as a clash) join where a place agrees; migration stories also where the wording does (returns and
-        # deportations are told without a place as often as with one).
-        pair = {claims.event, profile.event}
-        kin = pair <= EXCHANGE_OF_FIRE
-        similar = similarity >= UNTYPED_SIMILARITY
-        joins = (pair <= FIGHTING and place > 0) or (pair <= MIGRATION and (place > 0 or similar))
-        if not (kin or joins):
-            return None
-    place += _figure_score(claims, profile)
-    if claims.event is None or profile.event is None:
-        # No type to agree on: only a shared place and much shared wording will do.
-        if place > 0 and (similarity >= 0.1 or place >= 2.5):
-            return place + 4 * similarity
-        return 4 * similarity if place == 0 and similarity >= UNTYPED_SIMILARITY else None
-    return 1.0 + place + 4 * similarity
-
-
-def choose_incident(
-    claims: Claims, published: datetime, candidates: Iterable[IncidentProfile], gazetteer: Gazetteer
-) -> int | None:
-    """The id of the incident the report joins, or None to open a new one."""
-    places = story_places(claims, gazetteer)
-    primary = primary_places(claims, gazetteer)
-    best: tuple[float, int] | None = None
-    for profile in candidates:
-        score = match_score(claims, places, published, profile, gazetteer, primary)
-        if score is not None and score >= JOIN_THRESHOLD and (best is None or score > best[0]):
-            best = (score, profile.id)
-    return best[1] if best else None
-
-
-# --- comparison --------------------------------------------------------------------------------------
-
-
-def _overlap(a_low: float, a_high: float | None, b_low: float, b_high: float | None) -> bool:
+def ranges_overlap(a_low: float, a_high: float | None, b_low: float, b_high: float | None) -> bool:
+    """True when two ranges (an open `high` is unbounded) share a value."""
     return (a_high is None or b_low <= a_high) and (b_high is None or a_low <= b_high)
 
 
@@ -276,13 +109,17 @@ def _opposing(old: StoredClaim, new: StoredClaim) -> bool:
 def _backing(pool: Sequence[StoredClaim], claim: StoredClaim) -> int:
     """Independent sources behind a value: distinct voices (an official quoted by ten outlets is one)."""
     return len(
-        {c.source_key for c in pool if _overlap(c.low or 0.0, c.high, claim.low or 0.0, claim.high)}
+        {c.source_key for c in pool if ranges_overlap(c.low or 0.0, c.high, claim.low or 0.0, claim.high)}
         | {claim.source_key}
     )
 
 
 def _figure_draft(
-    kind: str, incident_id: int, old: StoredClaim, new: StoredClaim, pool: Sequence[StoredClaim] = ()
+    kind: kinds.AlertKind,
+    incident_id: int,
+    old: StoredClaim,
+    new: StoredClaim,
+    pool: Sequence[StoredClaim] = (),
 ) -> AlertDraft:
     a, b = value_text(old.low, old.high, old.value), value_text(new.low, new.high, new.value)
     label = new.label or new.key
@@ -290,15 +127,15 @@ def _figure_draft(
     sides[0]["sources"] = str(_backing(pool, old))
     sides[1]["sources"] = str(_backing(pool, new))
     details: dict[str, object] = {"measure": label, "sides": sides}
-    if kind == "figure_change":
+    if kind is kinds.FIGURE_CHANGE:
         return AlertDraft(
-            kind, incident_id, f"Figure changed: {label} {a} → {b} ({_who(new)})", (old.evidence, new.evidence),
-            f"figure_change:{incident_id}:{new.key}:{old.low}-{old.high}->{new.low}-{new.high}", details,
+            kind.name, incident_id, f"{kind.label}: {label} {a} → {b} ({_who(new)})", (old.evidence, new.evidence),
+            f"{kind.name}:{incident_id}:{new.key}:{old.low}-{old.high}->{new.low}-{new.high}", details,
         )  # fmt: skip
     pair = "|".join(sorted((f"{old.low}-{old.high}", f"{new.low}-{new.high}")))
     return AlertDraft(
-        kind, incident_id, f"Figures conflict: {label} — {_who(old)} {a} vs {_who(new)} {b}",
-        (old.evidence, new.evidence), f"figure_conflict:{incident_id}:{new.key}:{pair}", details,
+        kind.name, incident_id, f"{kind.label}: {label} — {_who(old)} {a} vs {_who(new)} {b}",
+        (old.evidence, new.evidence), f"{kind.name}:{incident_id}:{new.key}:{pair}", details,
     )  # fmt: skip
 
 
@@ -309,7 +146,7 @@ def _figure_alert(incident_id: int, earlier: Sequence[StoredClaim], new: StoredC
         return None
 
     def agrees(c: StoredClaim) -> bool:
-        return _overlap(new.low or 0.0, new.high, c.low or 0.0, c.high)
+        return ranges_overlap(new.low or 0.0, new.high, c.low or 0.0, c.high)
 
     # 1. The same camp said it before: agreeing is corroboration; a new value is a revision.
     camp = [c for c in same_measure if _same_camp(c, new) and not (c.vague and not new.vague)]
@@ -319,11 +156,11 @@ def _figure_alert(incident_id: int, earlier: Sequence[StoredClaim], new: StoredC
         if (agrees(latest) and not raised_floor) or new.vague:
             return None
         if latest.source_key == new.source_key or _hours_apart(latest, new) >= 1.0:
-            return _figure_draft("figure_change", incident_id, latest, new, same_measure)
+            return _figure_draft(kinds.FIGURE_CHANGE, incident_id, latest, new, same_measure)
     # 2. The other side says otherwise: a conflict (vague amounts count here, they are both sides' words).
     opposing = [c for c in same_measure if _opposing(c, new)]
     if opposing and not any(agrees(c) for c in opposing):
-        return _figure_draft("figure_conflict", incident_id, opposing[-1], new, same_measure)
+        return _figure_draft(kinds.FIGURE_CONFLICT, incident_id, opposing[-1], new, same_measure)
     if camp or opposing:
         return None
     # 3. Unattributed figures from other outlets: a toll that rose later is a change, else a conflict.
@@ -333,8 +170,8 @@ def _figure_alert(incident_id: int, earlier: Sequence[StoredClaim], new: StoredC
     latest = others[-1]
     rising = new.key.startswith(("killed:", "injured:")) and (new.low or 0) > (latest.high or latest.low or 0)
     if rising and _hours_apart(latest, new) >= 1.0:
-        return _figure_draft("figure_change", incident_id, latest, new, same_measure)
-    return _figure_draft("figure_conflict", incident_id, latest, new, same_measure)
+        return _figure_draft(kinds.FIGURE_CHANGE, incident_id, latest, new, same_measure)
+    return _figure_draft(kinds.FIGURE_CONFLICT, incident_id, latest, new, same_measure)
 
 
 def _figure_alerts(
@@ -363,11 +200,12 @@ def _position_alerts(
                 if reversed_:
                     drafts.append(
                         AlertDraft(
-                            "position_change",
+                            kinds.POSITION_CHANGE.name,
                             incident_id,
-                            f"Position changed: {claim.label} {STANCE_WORDS[old.value]} → now {STANCE_WORDS[claim.value]}",
+                            f"{kinds.POSITION_CHANGE.label}: {claim.label} {STANCE_WORDS[old.value]}"
+                            f" → now {STANCE_WORDS[claim.value]}",
                             (old.evidence, claim.evidence),
-                            f"position_change:{incident_id}:{claim.key}:{old.value}->{claim.value}",
+                            f"{kinds.POSITION_CHANGE.name}:{incident_id}:{claim.key}:{old.value}->{claim.value}",
                             {
                                 "actor": claim.label,
                                 "sides": [_side(old, old.value), _side(claim, claim.value)],
@@ -382,11 +220,12 @@ def _position_alerts(
             sides = "|".join(sorted((old.side, claim.side)))
             drafts.append(
                 AlertDraft(
-                    "position_conflict",
+                    kinds.POSITION_CONFLICT.name,
                     incident_id,
-                    f"Positions conflict: {old.label} {STANCE_WORDS[old.value]}; {claim.label} {STANCE_WORDS[claim.value]}",
+                    f"{kinds.POSITION_CONFLICT.label}: {old.label} {STANCE_WORDS[old.value]}; "
+                    f"{claim.label} {STANCE_WORDS[claim.value]}",
                     (old.evidence, claim.evidence),
-                    f"position_conflict:{incident_id}:{sides}",
+                    f"{kinds.POSITION_CONFLICT.name}:{incident_id}:{sides}",
                     {"sides": [_side(old, old.value), _side(claim, claim.value)]},
                 )
             )
@@ -407,11 +246,11 @@ def _status_alerts(
         if (latest.low or 0) > (current.low or 0):
             drafts.append(
                 AlertDraft(
-                    "status_change",
+                    kinds.STATUS_CHANGE.name,
                     incident_id,
-                    f"Status changed ({axis}): {current.value} → {latest.value} ({latest.source})",
+                    f"{kinds.STATUS_CHANGE.label} ({axis}): {current.value} → {latest.value} ({latest.source})",
                     (current.evidence, latest.evidence),
-                    f"status_change:{incident_id}:{axis}:{latest.value}",
+                    f"{kinds.STATUS_CHANGE.name}:{incident_id}:{axis}:{latest.value}",
                     {"axis": axis, "sides": [_side(current, current.value), _side(latest, latest.value)]},
                 )
             )
@@ -441,16 +280,15 @@ def _place_alerts(
                 continue
             if compatible(old.value, claim.value):
                 break
-            kind = "location_change" if old.source_key == claim.source_key else "location_conflict"
+            kind = kinds.LOCATION_CHANGE if old.source_key == claim.source_key else kinds.LOCATION_CONFLICT
             pair = "|".join(sorted((old.value, claim.value)))
-            title = "Location changed" if kind == "location_change" else "Locations conflict"
             drafts.append(
                 AlertDraft(
-                    kind,
+                    kind.name,
                     incident_id,
-                    f"{title}: {claim.key} at {old.label} ({_who(old)}) vs {claim.label} ({_who(claim)})",
+                    f"{kind.label}: {claim.key} at {old.label} ({_who(old)}) vs {claim.label} ({_who(claim)})",
                     (old.evidence, claim.evidence),
-                    f"{kind}:{incident_id}:{claim.key}:{pair}",
+                    f"{kind.name}:{incident_id}:{claim.key}:{pair}",
                     {"role": claim.key, "sides": [_side(old, old.label), _side(claim, claim.label)]},
                 )
             )

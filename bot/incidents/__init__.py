@@ -1,0 +1,1 @@
+"""Incidents: which incident a report joins (grouping), what it changes (compare), the alert kinds."""
