@@ -12,14 +12,16 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.feeds import MAX_BACKOFF, Limits, backoff_delay, fetch_feed, parse_entries
+from bot.demo import render_atom
+from bot.feeds.parse import parse_entries
+from bot.feeds.poll import MAX_BACKOFF, backoff_delay, fetch_feed
 from bot.models import FeedState
+from bot.net.client import Limits
 from tests.conftest import (
     DATA,
     NOW,
     LoopbackServer,
     conditional,
-    render_atom,
     reply,
     rss,
     rss_item,

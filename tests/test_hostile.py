@@ -25,8 +25,10 @@ import pytest
 from sqlite_utils import Database
 
 from bot import store
-from bot.cycle import Pipeline, build_pipeline, run_cycle
-from bot.feeds import FetchError, Limits, make_client, read_limited
+from bot.app import build_pipeline
+from bot.cycle import Pipeline, run_cycle
+from bot.errors import FetchError
+from bot.net.client import Limits, make_client, read_limited
 from tests.conftest import (
     DATA,
     NOW,
@@ -372,7 +374,8 @@ def test_failing_cases_back_off_and_the_503_honours_retry_after(hostile: Hostile
     for name, expected in EXPECTED.items():
         row = hostile.feeds[name]
         if expected is not None and name != "http 410":
-            assert row["consecutive_errors"] == 1 and store.from_iso(row["next_poll"]) > NOW, name
+            next_poll = store.from_iso(row["next_poll"])
+            assert row["consecutive_errors"] == 1 and next_poll is not None and next_poll > NOW, name
     assert hostile.feeds["http 410"]["retired"] == 1
 
 

@@ -17,8 +17,10 @@ from sqlite_utils import Database
 
 from bot.config import Config
 from bot.cycle import Pipeline, run_cycle
-from bot.feeds import FetchError, Limits
-from bot.netguard import (
+from bot.errors import FetchError
+from bot.feeds.pages import fetch_article_text
+from bot.net.client import Limits
+from bot.net.guard import (
     BlockedAddressError,
     check_scheme,
     is_allowed_address,
@@ -26,7 +28,6 @@ from bot.netguard import (
     parse_networks,
     resolve_allowed,
 )
-from bot.pages import fetch_article_text
 from tests.conftest import (
     NOW,
     FaultTally,

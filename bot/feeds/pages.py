@@ -7,8 +7,9 @@ from typing import Any
 import httpx
 import trafilatura
 
-from bot.feeds import FetchError, Limits, read_limited
-from bot.netguard import check_scheme
+from bot.errors import FetchError
+from bot.net.client import Limits, read_limited
+from bot.net.guard import check_scheme
 
 
 def extract_main_text(html: bytes | str, url: str | None = None) -> str | None:

@@ -5,26 +5,21 @@ host, refuses non-public addresses (loopback, private, link-local, CGNAT, multic
 IPv4-mapped forms of those) unless the operator allowed their range, and connects to the very address
 it checked, so DNS rebinding cannot swap it afterwards. Redirect hops open new connections and are
 checked the same way.
-
-Both HTTP clients (feeds and pages) also run on a `DeadlineBackend`: inside `fetch_deadline(seconds)`
-every connect, read and write of the calling thread is cut to the time left, so a server that trickles
-one byte a second cannot hold a fetch past its total deadline (issue 6).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
-import ssl
-import threading
-import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpcore
 import httpx
+
+from bot.net.client import DEFAULT_LIMITS, Limits, make_timeout, make_transport
+from bot.net.deadline import DeadlineBackend
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -85,91 +80,6 @@ def resolve_allowed(host: str, port: int, allowed: tuple[IPNetwork, ...]) -> lis
     return addresses
 
 
-_deadline = threading.local()
-
-
-@contextmanager
-def fetch_deadline(seconds: float) -> Iterator[None]:
-    """Inside the block, this thread's connects, reads and writes end at most `seconds` from now."""
-    previous = getattr(_deadline, "at", None)
-    _deadline.at = time.monotonic() + seconds
-    try:
-        yield
-    finally:
-        _deadline.at = previous
-
-
-def _time_left(timeout: float | None, expired: type[httpcore.TimeoutException]) -> float | None:
-    """`timeout` cut to what is left of this thread's deadline; raises `expired` once it has passed."""
-    at: float | None = getattr(_deadline, "at", None)
-    if at is None:
-        return timeout
-    left = at - time.monotonic()
-    if left <= 0:
-        raise expired("fetch deadline passed")
-    return left if timeout is None else min(timeout, left)
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    """A network stream whose every read and write honours the thread's fetch deadline."""
-
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
-        self._inner = inner
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        """Read, waiting no longer than the deadline allows."""
-        return self._inner.read(max_bytes, _time_left(timeout, httpcore.ReadTimeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        """Write, waiting no longer than the deadline allows."""
-        self._inner.write(buffer, _time_left(timeout, httpcore.WriteTimeout))
-
-    def close(self) -> None:
-        """Close the inner stream."""
-        self._inner.close()
-
-    def start_tls(
-        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
-    ) -> httpcore.NetworkStream:
-        """TLS over the inner stream, still under the deadline."""
-        inner = self._inner.start_tls(
-            ssl_context, server_hostname, _time_left(timeout, httpcore.ConnectTimeout)
-        )
-        return _DeadlineStream(inner)
-
-    def get_extra_info(self, info: str) -> Any:
-        """Ask the inner stream."""
-        return self._inner.get_extra_info(info)
-
-
-class DeadlineBackend(httpcore.NetworkBackend):
-    """An httpcore backend whose connections honour `fetch_deadline` (used by the feed client)."""
-
-    def __init__(self) -> None:
-        self.inner = httpcore.SyncBackend()
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        """Connect within the deadline."""
-        stream = self.inner.connect_tcp(host, port, _time_left(timeout, httpcore.ConnectTimeout), local_address,
-                                        socket_options)  # fmt: skip
-        return _DeadlineStream(stream)
-
-    def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options: Any = None) -> Any:
-        """Unix sockets are never used."""
-        raise BlockedAddressError("refused unix socket")
-
-    def sleep(self, seconds: float) -> None:
-        """Delegate to the default backend."""
-        self.inner.sleep(seconds)
-
-
 class GuardedBackend(DeadlineBackend):
     """A deadline backend that connects only to checked addresses (used by the article-page client)."""
 
@@ -194,24 +104,21 @@ class GuardedBackend(DeadlineBackend):
                 last = exc
         raise httpcore.ConnectError(str(last or f"cannot connect to {host}"))
 
-
-def make_transport(
-    backend: httpcore.NetworkBackend, limits: httpx.Limits | None = None
-) -> httpx.HTTPTransport:
-    """An httpx transport whose connections all go through `backend` (no retries)."""
-    transport = httpx.HTTPTransport(retries=0, limits=limits or httpx.Limits(max_connections=20))
-    # httpx takes no backend argument; the pool's is replaced so every connection (redirect hops too) uses ours.
-    transport._pool._network_backend = backend
-    return transport
+    def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options: Any = None) -> Any:
+        """Unix sockets are never used."""
+        raise BlockedAddressError("refused unix socket")
 
 
 def make_guarded_client(
-    allowed: tuple[IPNetwork, ...], timeout: float = 20.0, user_agent: str = "borderwatch"
+    allowed: tuple[IPNetwork, ...],
+    timeout: float | None = None,
+    user_agent: str = "borderwatch",
+    limits: Limits = DEFAULT_LIMITS,
 ) -> httpx.Client:
     """An httpx client for untrusted URLs: every connection goes through the address guard."""
     return httpx.Client(
-        transport=make_transport(GuardedBackend(allowed)),
-        timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
+        transport=make_transport(GuardedBackend(allowed), limits),
+        timeout=make_timeout(timeout, limits),
         follow_redirects=False,
         headers={"User-Agent": user_agent},
         trust_env=False,

@@ -1,0 +1,1 @@
+"""Feeds: polling with conditional GET and backoff, parsing entries, and fetching article pages."""

@@ -1,0 +1,1 @@
+"""Bounded, guarded HTTP shared by feed polling and article pages."""
