@@ -20,7 +20,6 @@ from bot.alerts.outbox import deliver_pending
 from bot.alerts.slack import (
     MAX_BLOCKS,
     SECTION_LIMIT,
-    SlackSetupError,
     SlackSink,
     WebhookSink,
     check_slack,
@@ -30,12 +29,12 @@ from bot.alerts.slack import (
     route_channels,
 )
 from bot.config import Config, parse_config
+from bot.errors import SlackSetupError
 from bot.models import AlertDraft, Evidence
 from tests.slack_server import CHANNELS, TOKEN, SlackServer, text_fields
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 DESK, FEED = CHANNELS["border-desk"], CHANNELS["border-feed"]
-SEEDS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "seeds"
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -279,7 +278,10 @@ def test_absent_details_and_evidence_are_tolerated():
 
 def test_kind_rule_beats_the_default_channel(slack, db):
     add_incident(db, 1)
-    cfg = {"channel": "#border-feed", "routes": [{"channel": "#border-desk", "kinds": ["*_conflict"]}]}
+    cfg: dict[str, Any] = {
+        "channel": "#border-feed",
+        "routes": [{"channel": "#border-desk", "kinds": ["*_conflict"]}],
+    }
     new = add_alert(db, "new_incident", 1, "New incident: clash")
     conflict = add_alert(db, "figure_conflict", 1, "Figures conflict: 23 vs 58")
 
@@ -298,7 +300,7 @@ def test_kind_rule_beats_the_default_channel(slack, db):
 def test_an_alert_can_go_to_several_channels_with_one_record_each(slack, db):
     add_incident(db, 1, place="Torkham border crossing")
     add_incident(db, 2, title="Deportations", place="Karachi")
-    cfg = {"channel": None, "routes": [{"channel": "#border-desk", "places": ["Torkham"]},
+    cfg: dict[str, Any] = {"channel": None, "routes": [{"channel": "#border-desk", "places": ["Torkham"]},
                                        {"channel": "#border-feed"}]}  # fmt: skip
     torkham = add_alert(db, "new_incident", 1, "New incident: clash at Torkham")
     karachi = add_alert(db, "new_incident", 2, "New incident: deportations")
@@ -328,7 +330,7 @@ def test_routes_match_topics_and_places_case_insensitively():
     }
     assert route_channels(slack, status) == ("#kurram",)
     assert route_channels(slack, {**status, "kind": "figure_change"}) == ("#all",)
-    assert route_channels(slack, {"kind": "x", "summary": "y"}, {"event": "refugees return"}) == (
+    assert route_channels(slack, {"kind": "x", "summary": "y"}, {"incident_type": "refugees return"}) == (
         "#refugees",
     )
 
@@ -390,7 +392,10 @@ def test_server_error_then_success(slack, db):
 
 def test_permanent_error_keeps_the_alert_queued_and_is_reported_once(slack, db, caplog):
     slack.state.not_in.add(DESK)
-    cfg = {"routes": [{"channel": "#border-desk", "kinds": ["new_incident"]}], "channel": "#border-feed"}
+    cfg: dict[str, Any] = {
+        "routes": [{"channel": "#border-desk", "kinds": ["new_incident"]}],
+        "channel": "#border-feed",
+    }
     stuck = add_alert(db, "new_incident", 1, "New incident: clash")
     other = add_alert(db, "figure_change", 2, "Figure changed")
     sink = make_sink(slack, db, **cfg)
@@ -643,12 +648,11 @@ def test_cli_slack_test(slack, tmp_path):
     assert err.strip() == "Error: neither SLACK_BOT_TOKEN nor SLACK_WEBHOOK_URL is set in the environment"
 
 
-@pytest.mark.skipif(not SEEDS.is_dir(), reason="shared/corpus/seeds is absent")
-def test_cli_ingest_delivers_to_slack_end_to_end(slack, tmp_path):
+def test_cli_ingest_delivers_to_slack_end_to_end(slack, tmp_path, seed_dir):
     db_path = tmp_path / "e2e.db"
     env = _env(SLACK_BOT_TOKEN=TOKEN, SLACK_BASE_URL=slack.base_url)
     done = _borderwatch(
-        "--db", str(db_path), "ingest", *map(str, sorted(SEEDS.glob("*.txt"))), env=env, cwd=tmp_path
+        "--db", str(db_path), "ingest", *map(str, sorted(seed_dir.glob("*.txt"))), env=env, cwd=tmp_path
     )
     assert done.returncode == 0, done.stderr
 

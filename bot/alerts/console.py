@@ -9,23 +9,12 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from bot.alerts.outbox import Sent
-
-KIND_LABELS = {
-    "new_incident": "NEW INCIDENT",
-    "figure_conflict": "FIGURES CONFLICT",
-    "figure_change": "FIGURE CHANGED",
-    "location_conflict": "LOCATIONS CONFLICT",
-    "location_change": "LOCATION CHANGED",
-    "position_conflict": "POSITIONS CONFLICT",
-    "position_change": "POSITION CHANGED",
-    "status_change": "STATUS CHANGED",
-    "feed_failing": "FEED FAILING",
-}
+from bot.incidents.kinds import kind_named
 
 
 def format_alert(alert: dict[str, Any]) -> str:
     """A plain-text block for one alert row."""
-    label = KIND_LABELS.get(alert["kind"], alert["kind"].upper())
+    label = kind_named(alert["kind"]).label.upper()
     incident = f" · incident #{alert['incident_id']}" if alert.get("incident_id") else ""
     lines = [f"== {label}{incident} · alert #{alert['id']} · {alert['created']}", f"   {alert['summary']}"]
     try:
