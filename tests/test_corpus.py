@@ -24,11 +24,12 @@ import pytest
 import yaml
 
 from bot.corpus import read_article_file
+from tests.conftest import SHARED
 
 ROOT = Path(__file__).resolve().parents[1]
 OWN = ROOT / "tests" / "data" / "corpora"
-SHARED_CORPORA = ROOT.parent / "shared" / "corpus"
-SCORE = ROOT.parent / "shared" / "tools" / "score.py"
+SHARED_CORPORA = SHARED / "corpus"
+SCORE = SHARED / "tools" / "score.py"
 ALERT_KINDS = {
     "new_incident",
     "figure_conflict",
@@ -59,7 +60,7 @@ def _corpus_dirs(parent: Path) -> list[Path]:
 
 
 def _scored_params() -> list[Any]:
-    """One case per corpus: ours (xfail while known to fail), then the shared ones (or one skip)."""
+    """One case per corpus: ours (xfail while known to fail), then the shared ones (or one that skips)."""
     params: list[Any] = []
     for corpus in _corpus_dirs(OWN):
         marks = []
@@ -69,9 +70,7 @@ def _scored_params() -> list[Any]:
     shared = _corpus_dirs(SHARED_CORPORA)
     params += [pytest.param(corpus, id=f"shared-{corpus.name}") for corpus in shared]
     if not shared:
-        params.append(
-            pytest.param(None, id="shared", marks=pytest.mark.skip(reason=f"{SHARED_CORPORA} is absent"))
-        )
+        params.append(pytest.param(None, id="shared", marks=pytest.mark.needs_shared("corpus")))
     return params
 
 
@@ -121,7 +120,7 @@ def ingests(
         and hasattr(item, "callspec")
         and item.callspec.params.get("corpus") is not None
     }
-    started = {corpus: _start_ingest(corpus, work) for corpus in sorted(selected)} if SCORE.is_file() else {}
+    started = {corpus: _start_ingest(corpus, work) for corpus in sorted(selected)}
     yield started
     for run in started.values():
         if run.process.poll() is None:
@@ -129,11 +128,10 @@ def ingests(
             run.process.wait()
 
 
+@pytest.mark.needs_shared("tools/score.py")
 @pytest.mark.parametrize("corpus", _scored_params())
 def test_corpus_scores(corpus: Path, ingests: dict[Path, Ingest]) -> None:
     """The monitor's store for the corpus passes score.py: every must alert, no false alert, no repeat."""
-    if not SCORE.is_file():
-        pytest.skip(f"{SCORE} is absent")
     run = ingests[corpus]
     returncode = run.process.wait(timeout=INGEST_TIMEOUT)
     output = run.log.read_text(encoding="utf-8", errors="replace")

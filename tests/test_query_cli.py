@@ -25,7 +25,6 @@ from bot.cli import cli
 from bot.models import AlertDraft, Evidence
 
 ROOT = Path(__file__).resolve().parents[1]
-SEEDS = ROOT.parent / "shared" / "corpus" / "seeds"
 RUNAWAY = "with recursive c(x) as (select 1 union all select x + 1 from c) select count(*) from c"
 
 
@@ -34,10 +33,10 @@ def _header(path: Path) -> dict[str, str]:
     return {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in head.splitlines())}
 
 
-def _seeds_naming(word: str) -> set[str]:
+def _seeds_naming(seeds: Path, word: str) -> set[str]:
     """URLs of the seed reports whose title or text names `word` (case-insensitive, whole word)."""
     pattern = re.compile(rf"\b{word}\b", re.IGNORECASE)
-    return {_header(p)["url"] for p in SEEDS.glob("*.txt") if pattern.search(p.read_text(encoding="utf-8"))}
+    return {_header(p)["url"] for p in seeds.glob("*.txt") if pattern.search(p.read_text(encoding="utf-8"))}
 
 
 @pytest.fixture
@@ -61,18 +60,18 @@ def count(db: Path, sql: str) -> int:
 # --- query -------------------------------------------------------------------------------------------
 
 
-def test_query_json(seeds_db: Path) -> None:
+def test_query_json(seeds_db: Path, seed_dir: Path) -> None:
     result = run(seeds_db, "query", "select url, source from articles order by url")
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)  # JSON when stdout is not a terminal
     assert rows == sorted(
-        ({"url": h["url"], "source": h["source"]} for h in map(_header, SEEDS.glob("*.txt"))),
+        ({"url": h["url"], "source": h["source"]} for h in map(_header, seed_dir.glob("*.txt"))),
         key=lambda r: r["url"],
     )
 
 
-def test_query_csv_with_named_parameter(seeds_db: Path) -> None:
-    al_jazeera = next(h for h in map(_header, SEEDS.glob("*.txt")) if h["source"] == "Al Jazeera")
+def test_query_csv_with_named_parameter(seeds_db: Path, seed_dir: Path) -> None:
+    al_jazeera = next(h for h in map(_header, seed_dir.glob("*.txt")) if h["source"] == "Al Jazeera")
     result = run(seeds_db, "query", "select url, title from articles where source = :source", "-p", "source",
                  "Al Jazeera", "--csv")  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -167,8 +166,10 @@ def test_tables_with_counts_and_columns(seeds_db: Path) -> None:
     assert 'incident_keys,"key, incident_id"' in csv_out.splitlines()
 
 
-def test_rows_where_order_limit(seeds_db: Path) -> None:
-    headers = sorted(map(_header, SEEDS.glob("*.txt")), key=lambda h: datetime.fromisoformat(h["published"]))
+def test_rows_where_order_limit(seeds_db: Path, seed_dir: Path) -> None:
+    headers = sorted(
+        map(_header, seed_dir.glob("*.txt")), key=lambda h: datetime.fromisoformat(h["published"])
+    )
     result = run(seeds_db, "rows", "articles", "--where", "published >= :t", "-p", "t", "2021-07-26T07:00:00+00:00",
                  "-o", "published desc", "--limit", "2", "--json")  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -180,8 +181,8 @@ def test_rows_where_order_limit(seeds_db: Path) -> None:
 # --- search ------------------------------------------------------------------------------------------
 
 
-def test_search_finds_the_reports_naming_chitral(seeds_db: Path) -> None:
-    expected = _seeds_naming("Chitral")
+def test_search_finds_the_reports_naming_chitral(seeds_db: Path, seed_dir: Path) -> None:
+    expected = _seeds_naming(seed_dir, "Chitral")
     assert expected  # the seeds name it (4 of 5 today)
     result = run(seeds_db, "search", "Chitral", "--json")
     assert result.exit_code == 0, result.output
@@ -190,9 +191,9 @@ def test_search_finds_the_reports_naming_chitral(seeds_db: Path) -> None:
     assert all("**chitral**" in r["snippet"].lower() for r in found)
 
 
-def test_search_filters(seeds_db: Path) -> None:
-    expected = _seeds_naming("Chitral")
-    headers = {h["url"]: h for h in map(_header, SEEDS.glob("*.txt"))}
+def test_search_filters(seeds_db: Path, seed_dir: Path) -> None:
+    expected = _seeds_naming(seed_dir, "Chitral")
+    headers = {h["url"]: h for h in map(_header, seed_dir.glob("*.txt"))}
 
     def urls(*args: str) -> set[str]:
         result = run(seeds_db, "search", "Chitral", *args, "--json")
@@ -210,25 +211,26 @@ def test_search_filters(seeds_db: Path) -> None:
     )  # a bare --until date: the whole day
     with sqlite3.connect(seeds_db) as conn:
         incident_of = dict(conn.execute("select url, incident_id from articles"))
-    incident = incident_of[_header(SEEDS / "04_al-jazeera.txt")["url"]]
+    incident = incident_of[_header(seed_dir / "04_al-jazeera.txt")["url"]]
     assert urls("--incident", str(incident)) == {u for u in expected if incident_of[u] == incident}
     assert urls("--incident", str(max(incident_of.values()) + 1)) == set()
 
 
-def test_search_syntax_error_suggests_quote(seeds_db: Path) -> None:
+def test_search_syntax_error_suggests_quote(seeds_db: Path, seed_dir: Path) -> None:
     result = run(seeds_db, "search", '"Chitral')
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: ") and result.stderr.endswith(
         "(add --quote to search the words as typed)\n"
     )
     quoted = run(seeds_db, "search", '"Chitral', "--quote", "--json")
-    assert quoted.exit_code == 0 and {r["url"] for r in json.loads(quoted.stdout)} == _seeds_naming("Chitral")
+    expected = _seeds_naming(seed_dir, "Chitral")
+    assert quoted.exit_code == 0 and {r["url"] for r in json.loads(quoted.stdout)} == expected
 
 
-def test_sqlite_utils_search_works_on_the_store(seeds_db: Path) -> None:
+def test_sqlite_utils_search_works_on_the_store(seeds_db: Path, seed_dir: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "sqlite_utils", "search", str(seeds_db), "articles", "Chitral",
                           "-c", "url"], check=True, capture_output=True, text=True).stdout  # fmt: skip
-    assert {r["url"] for r in json.loads(out)} == _seeds_naming("Chitral")
+    assert {r["url"] for r in json.loads(out)} == _seeds_naming(seed_dir, "Chitral")
 
 
 # --- conflicts, changes, feeds -----------------------------------------------------------------------
@@ -255,8 +257,8 @@ def _alerts(db: Path, where: str, params: tuple[str, ...] = ()) -> list[dict[str
     return [{**dict(r), "evidence": json.loads(r["evidence"])} for r in rows]
 
 
-def test_conflicts_show_both_sides(scratch_db: Path) -> None:
-    voa, al_jazeera = (_header(SEEDS / n)["url"] for n in ("05_voa.txt", "04_al-jazeera.txt"))
+def test_conflicts_show_both_sides(scratch_db: Path, seed_dir: Path) -> None:
+    voa, al_jazeera = (_header(seed_dir / n)["url"] for n in ("05_voa.txt", "04_al-jazeera.txt"))
     incident = _incident_of(scratch_db, voa)
     sides = (
         _evidence(scratch_db, al_jazeera, "the crossing was confirmed"),
@@ -292,9 +294,9 @@ def test_conflicts_show_both_sides(scratch_db: Path) -> None:
     )
 
 
-def test_changes_since_duration_and_date(scratch_db: Path) -> None:
+def test_changes_since_duration_and_date(scratch_db: Path, seed_dir: Path) -> None:
     now = datetime.now(UTC)
-    voa = _header(SEEDS / "05_voa.txt")["url"]
+    voa = _header(seed_dir / "05_voa.txt")["url"]
     incident = _incident_of(scratch_db, voa)
     change = (_evidence(scratch_db, voa, "have been returned"),)
     db = store.open_db(scratch_db)

@@ -24,7 +24,6 @@ from bot.serve import build_metadata, is_datasette_installed
 from tests.conftest import clean_env
 
 ROOT = Path(__file__).resolve().parents[1]
-SEEDS = ROOT.parent / "shared" / "corpus" / "seeds"
 CHROMIUM = Path("/usr/bin/chromium")
 READY = re.compile(r"Uvicorn running on (http://127\.0\.0\.1:\d+)")
 
