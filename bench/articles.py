@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.config import REPO_CONFIG_DIR
+from bot.config import PACKAGE_DATA_DIR
 from bot.corpus import read_article_file
 from bot.extract.places import SPECIFIC_KINDS
 from bot.models import Entry
@@ -125,7 +125,7 @@ def templates() -> tuple[Template, ...]:
 @cache
 def _places() -> tuple[dict[str, str], dict[str, list[str]]]:
     """Specific place names (lower-case name -> kind) and the names of each kind."""
-    data = yaml.safe_load((REPO_CONFIG_DIR / "places.yaml").read_text(encoding="utf-8"))
+    data = yaml.safe_load((PACKAGE_DATA_DIR / "places.yaml").read_text(encoding="utf-8"))
     kind_of: dict[str, str] = {}
     by_kind: dict[str, list[str]] = {}
     for place in data["places"]:

@@ -93,7 +93,8 @@ def ingest_articles(
 ) -> dict[str, Any]:
     """Feed `count` new articles into the store at `db_path`; returns wall, CPU and counts."""
     from bot import store
-    from bot.cycle import build_pipeline, process_entry
+    from bot.app import build_pipeline
+    from bot.cycle import process_entry
 
     db = store.open_db(db_path)
     pipe = build_pipeline(bench_config(), db)

@@ -3,7 +3,7 @@
     python -m bench.pollchild ours  --config CFG --db DB --now ISO
     python -m bench.pollchild plain --urls FILE --state FILE --timeout 5
 
-`ours` runs `bot.cycle.build_pipeline` + `run_cycle(pipe, now=...)` (no delivery); `plain` is the
+`ours` runs `bot.app.build_pipeline` + `run_cycle(pipe, now=...)` (no delivery); `plain` is the
 baseline: a sequential httpx loop with conditional GET (ETags kept in a JSON file) and
 `feedparser.parse` on the bytes, storing nothing. Both print one JSON line with the figures measured
 inside the process (the cycle alone, without interpreter start-up and imports).
@@ -35,8 +35,9 @@ STAGES = {
 
 def _ours(args: argparse.Namespace) -> dict[str, Any]:
     from bot import store
+    from bot.app import build_pipeline
     from bot.config import load_config
-    from bot.cycle import CycleSummary, build_pipeline, poll_feed, run_cycle
+    from bot.cycle import CycleSummary, poll_feed, run_cycle
 
     logging.basicConfig(level=logging.ERROR)
     cfg = load_config(args.config)

@@ -70,7 +70,8 @@ def template_store() -> Path:
     path = CACHE / f"template-v{VERSION}.db"
     if path.exists():
         return path
-    from bot.cycle import build_pipeline, process_entry
+    from bot.app import build_pipeline
+    from bot.cycle import process_entry
 
     CACHE.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
