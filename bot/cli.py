@@ -1,12 +1,13 @@
-"""The `borderwatch` command line (click). Library errors become one-line `Error: ...` messages here."""
+"""The `borderwatch` command line (click): parse, call, print. Nothing else imports click.
+
+Every `BorderwatchError` a command meets becomes one `Error: ...` line and exit status 1, in one place
+(`_Group.invoke`); the work itself is in `bot.app` (running the flow) and `bot.query` (reading the store).
+"""
 
 from __future__ import annotations
 
-import fcntl
-import functools
 import json
 import logging
-import os
 import sys
 import tempfile
 import time
@@ -18,12 +19,13 @@ from typing import Any, TypeVar
 
 import click
 
-from bot import __version__, query, store
+from bot import __version__, app, query, store
 from bot.alerts.console import ConsoleSink
-from bot.alerts.outbox import Sink, deliver_pending
-from bot.config import DEFAULT_DB_PATH, Config, ConfigError, default_config_path, load_config, parse_config
-from bot.corpus import CorpusError, read_corpus
-from bot.cycle import Pipeline, build_pipeline, poll_feed, process_entry, run_cycle
+from bot.alerts.outbox import deliver_pending
+from bot.config import DEFAULT_DB_PATH, Config, default_config_path, load_config, parse_config
+from bot.corpus import read_corpus
+from bot.cycle import run_cycle
+from bot.errors import BorderwatchError, DeliveryError, QueryError, QueryTimeoutError
 from bot.output import choose_format, emit_rows
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -63,24 +65,19 @@ class Context:
 
     @property
     def cfg(self) -> Config:
+        """The config named by --config (or the default one), loaded on first use."""
         if self._cfg is None:
-            path = self.config_path or default_config_path()
-            try:
-                self._cfg = load_config(path)
-            except ConfigError as exc:
-                raise click.ClickException(str(exc)) from None
+            self._cfg = load_config(self.config_path or default_config_path())
         return self._cfg
 
-    def open_db(self) -> Any:
-        try:
-            return store.open_db(self.db_path)
-        except store.StoreError as exc:
-            raise click.ClickException(str(exc)) from None
 
-    def open_readonly(self) -> Any:
+class _Group(click.Group):
+    """A command group that prints any BorderwatchError as one `Error: ...` line (exit status 1)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
         try:
-            return store.open_readonly(self.db_path)
-        except store.StoreError as exc:
+            return super().invoke(ctx)
+        except BorderwatchError as exc:
             raise click.ClickException(str(exc)) from None
 
 
@@ -101,7 +98,7 @@ def output_options(func: F) -> F:
     return func
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="borderwatch")
 @click.option(
     "--config",
@@ -151,35 +148,20 @@ def config() -> None:
 def config_check(obj: Context, file: Path | None) -> None:
     """Validate a config file without running anything, and list its feeds."""
     path = file or obj.config_path or default_config_path()
-    try:
-        cfg = load_config(path)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    cfg, knowledge = app.check_config(path)
     click.echo(f"{path}: ok: {len(cfg.feeds)} feeds, {len(cfg.watch.keywords)} keywords")
     for feed in cfg.feeds:
         mode = "pages" if feed.fetch_articles else "feed text"
         click.echo(f"  {feed.name}: {feed.url} every {feed.interval:.0f}s ({mode})")
-    for name in ("places.yaml", "actors.yaml"):
-        click.echo(f"  {name}: {cfg.data_file(name)}")
+    click.echo(
+        f"  places: {len(knowledge.gazetteer.places)} from {', '.join(map(str, cfg.data_files('places')))}"
+    )
+    click.echo(
+        f"  actors: {len(knowledge.actors.actors)} from {', '.join(map(str, cfg.data_files('actors')))}"
+    )
 
 
-# --- sinks and delivery ------------------------------------------------------------------------------
-
-
-def make_sink(cfg: Config, db: Any) -> Sink:
-    """Slack when SLACK_BOT_TOKEN or SLACK_WEBHOOK_URL is set, else the console."""
-    if os.environ.get("SLACK_BOT_TOKEN") or os.environ.get("SLACK_WEBHOOK_URL"):
-        from bot.alerts.slack import SlackSetupError, make_slack_sink
-
-        try:
-            return make_slack_sink(cfg, db)
-        except SlackSetupError as exc:
-            raise click.ClickException(str(exc)) from None
-    return ConsoleSink()
-
-
-def _deliver(cfg: Config, db: Any, sink: Sink | None = None) -> int:
-    return deliver_pending(db, sink or make_sink(cfg, db))
+# --- Slack -------------------------------------------------------------------------------------------
 
 
 @cli.group()
@@ -191,13 +173,10 @@ def slack() -> None:
 @pass_ctx
 def slack_test(obj: Context) -> None:
     """Check the Slack token (auth.test) and post a test message to the default channel."""
-    from bot.alerts.outbox import DeliveryError
-    from bot.alerts.slack import SlackSetupError, check_slack
+    from bot.alerts.slack import check_slack
 
     try:
-        result = check_slack(obj.cfg, obj.open_db())
-    except SlackSetupError as exc:
-        raise click.ClickException(str(exc)) from None
+        result = check_slack(obj.cfg, store.open_db(obj.db_path))
     except DeliveryError as exc:
         raise click.ClickException(f"Slack: {exc}") from None
     if result.ts is None:
@@ -210,36 +189,6 @@ def slack_test(obj: Context) -> None:
                    "interrupted by a crash cannot be checked (see config/slack-app-manifest.yaml)", err=True)  # fmt: skip
 
 
-@contextmanager
-def _pipeline(obj: Context, cfg: Config | None = None) -> Iterator[Pipeline]:
-    db = obj.open_db()
-    pipe = build_pipeline(cfg or obj.cfg, db)
-    try:
-        yield pipe
-    finally:
-        pipe.close()
-
-
-@contextmanager
-def _single_instance(db_path: Path) -> Iterator[None]:
-    """Refuse a second `run` on the same store."""
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = db_path.with_name(db_path.name + ".lock")
-    handle = open(lock_path, "a+")  # noqa: SIM115 - held for the life of the process
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        raise click.ClickException(
-            f"another borderwatch run is already using {db_path} (lock {lock_path})"
-        ) from None
-    try:
-        yield
-    finally:
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        handle.close()
-
-
 # --- polling -----------------------------------------------------------------------------------------
 
 
@@ -250,9 +199,7 @@ def poll(obj: Context, once: bool) -> None:
     """Poll every feed once and deliver pending alerts (use `run` to keep polling on a schedule)."""
     if not once:
         raise click.UsageError("poll needs --once; `borderwatch run` polls on a schedule")
-    with _single_instance(obj.db_path), _pipeline(obj) as pipe:
-        sink = make_sink(pipe.cfg, pipe.db)
-        summary = run_cycle(pipe, deliver=lambda: _deliver(pipe.cfg, pipe.db, sink))
+    summary = app.poll_once(obj.cfg, obj.db_path)
     click.echo(summary.line(), err=True)
 
 
@@ -260,41 +207,7 @@ def poll(obj: Context, once: bool) -> None:
 @pass_ctx
 def run(obj: Context) -> None:
     """Poll each feed on its own interval and deliver alerts, until SIGTERM or Ctrl-C."""
-    from bot.scheduler import build_scheduler, stop_on_signals
-
-    with _single_instance(obj.db_path), _pipeline(obj) as pipe:
-        sink = make_sink(pipe.cfg, pipe.db)
-
-        def poll_one(index: int) -> None:
-            from bot.cycle import CycleSummary
-
-            summary = CycleSummary(feeds=1)
-            started = time.monotonic()
-            try:
-                poll_feed(pipe, index, datetime.now(UTC), summary)
-            except Exception:
-                summary.errors += 1
-                logger.exception("feed %s: poll failed", pipe.cfg.feeds[index].name)
-            if summary.polled or summary.errors:
-                summary.elapsed = time.monotonic() - started
-                logger.info("%s (%s)", summary.line(), pipe.cfg.feeds[index].name)
-
-        def deliver() -> None:
-            with pipe.lock:
-                try:
-                    _deliver(pipe.cfg, pipe.db, sink)
-                except Exception:
-                    logger.exception("delivery failed")
-                pipe.db.execute("pragma wal_checkpoint(passive)")
-
-        scheduler = build_scheduler(pipe.cfg, poll_one, deliver)
-        stop_on_signals(scheduler)
-        logger.info(
-            "borderwatch %s running: %d feeds, store %s", __version__, len(pipe.cfg.feeds), obj.db_path
-        )
-        scheduler.start()
-        deliver()
-        logger.info("borderwatch stopped")
+    app.run_forever(obj.cfg, obj.db_path)
 
 
 @cli.command()
@@ -303,27 +216,17 @@ def run(obj: Context) -> None:
 @pass_ctx
 def ingest(obj: Context, paths: tuple[Path, ...], no_deliver: bool) -> None:
     """Replay article files (corpus format) in published order through the pipeline."""
-    try:
-        entries = read_corpus(list(paths))
-    except CorpusError as exc:
-        raise click.ClickException(str(exc)) from None
-    with _pipeline(obj) as pipe:
-        stored = alerts = 0
-        show = sys.stderr.isatty()
-        from rich.progress import Progress
+    from rich.progress import Progress
 
-        with Progress(disable=not show, transient=True) as progress:
-            task = progress.add_task("ingesting", total=len(entries))
-            for entry in entries:
-                now = entry.published or datetime.now(UTC)
-                outcome = process_entry(pipe, entry, now, text=entry.summary, keep_all=True)
-                stored += int(outcome.stored or outcome.new_version)
-                alerts += outcome.alerts
-                progress.advance(task)
-        delivered = 0 if no_deliver else _deliver(pipe.cfg, pipe.db)
+    entries = read_corpus(list(paths))
+    with Progress(disable=not sys.stderr.isatty(), transient=True) as progress:
+        task = progress.add_task("ingesting", total=len(entries))
+        done = app.ingest_entries(
+            obj.cfg, obj.db_path, entries, deliver=not no_deliver, advance=lambda: progress.advance(task)
+        )
     click.echo(
-        f"ingested {len(entries)} files: {stored} new articles or versions, {alerts} alerts, "
-        f"{delivered} delivered",
+        f"ingested {done.files} files: {done.stored} new articles or versions, {done.alerts} alerts, "
+        f"{done.delivered} delivered",
         err=True,
     )
 
@@ -347,30 +250,25 @@ def demo(obj: Context, delay: float) -> None:
             obj.config_path or default_config_path(),
         )
         click.echo(f"demo: serving {len(items)} seed reports at {server.feed_url}; store {db_path}\n")
-        db = store.open_db(db_path)
-        pipe = build_pipeline(cfg, db)
         sink = ConsoleSink()
-        try:
+        with app.open_pipeline(cfg, db_path) as pipe:
             for shown in range(1, len(items) + 1):
                 server.reveal(shown)
                 item = items[shown - 1]
                 click.secho(
                     f"--- poll {shown}: the feed now shows {item.entry.source}: {item.entry.title}", fg="cyan"
                 )
-                summary = run_cycle(pipe, now=item.entry.published, deliver=lambda: deliver_pending(db, sink))
+                summary = run_cycle(
+                    pipe, now=item.entry.published, deliver=lambda: deliver_pending(pipe.db, sink)
+                )
                 click.echo(f"    ({summary.new} new article, {summary.alerts} alerts)\n")
                 time.sleep(delay)
-            summary = run_cycle(pipe, deliver=lambda: deliver_pending(db, sink))
+            summary = run_cycle(pipe, deliver=lambda: deliver_pending(pipe.db, sink))
             click.secho(
                 f"--- poll {len(items) + 1}: nothing new (not modified: {summary.not_modified})", fg="cyan"
             )
-        finally:
-            pipe.close()
-        counts = (
-            db.execute("select count(*) from articles").fetchone()[0],
-            db.execute("select count(*) from alerts").fetchone()[0],
-        )
-        click.echo(f"\ndemo done: {counts[0]} articles, {counts[1]} alerts.")
+            counts = query.store_status(pipe.db)
+        click.echo(f"\ndemo done: {counts['articles']} articles, {counts['alerts']} alerts.")
 
 
 # --- reading the store -------------------------------------------------------------------------------
@@ -383,15 +281,8 @@ def demo(obj: Context, delay: float) -> None:
 @pass_ctx
 def alerts(obj: Context, pending: bool, limit: int, fmt: str | None) -> None:
     """Recent alerts, newest first, with delivery state."""
-    db = obj.open_readonly()
-    where = "where delivered is null" if pending else ""
-    rows = store.rows(
-        db,
-        f"select id, kind, incident_id, summary, created, delivered, channel, ts, attempts, last_error "
-        f"from alerts {where} order by id desc limit ?",
-        [limit],
-    )
-    emit_rows(rows, None, choose_format(fmt))
+    with _reading(obj) as db:
+        _emit(query.list_alerts(db, pending, limit), fmt)
 
 
 @cli.command()
@@ -409,20 +300,11 @@ def feeds(obj: Context, fmt: str | None) -> None:
 @pass_ctx
 def status(obj: Context, check: bool, fmt: str | None) -> None:
     """One-screen health: feeds ok/failing, pending alerts, last poll, store size. Exit 1 if unusable."""
-    db = obj.open_readonly()
-    one = functools.partial(lambda sql: db.execute(sql).fetchone()[0])
-    size = sum(p.stat().st_size for p in obj.db_path.parent.glob(obj.db_path.name + "*") if p.is_file())
-    row = {
-        "feeds": one("select count(*) from feeds"),
-        "feeds_failing": one("select count(*) from feeds where consecutive_errors > 0 and not retired"),
-        "feeds_retired": one("select count(*) from feeds where retired"),
-        "articles": one("select count(*) from articles"),
-        "incidents": one("select count(*) from incidents"),
-        "alerts": one("select count(*) from alerts"),
-        "alerts_pending": one("select count(*) from alerts where delivered is null"),
-        "last_poll": one("select max(last_checked) from feeds"),
-        "store_bytes": size,
-    }
+    with _reading(obj) as db:
+        row = query.store_status(db)
+    row["store_bytes"] = sum(
+        p.stat().st_size for p in obj.db_path.parent.glob(obj.db_path.name + "*") if p.is_file()
+    )
     if check:
         healthy = row["feeds"] - row["feeds_failing"] - row["feeds_retired"]
         click.echo(
@@ -444,12 +326,10 @@ def status(obj: Context, check: bool, fmt: str | None) -> None:
 
 @contextmanager
 def _reading(obj: Context) -> Iterator[Any]:
-    """The store opened read-only (`mode=ro`); a QueryError inside becomes a one-line `Error: ...`."""
-    db = obj.open_readonly()
+    """The store opened read-only (`mode=ro`), closed afterwards."""
+    db = store.open_readonly(obj.db_path)
     try:
         yield db
-    except query.QueryError as exc:
-        raise click.ClickException(str(exc)) from None
     finally:
         db.close()
 
@@ -556,9 +436,9 @@ def search(
         end = query.parse_until(until, now) if until else None
         try:
             result = query.search_articles(db, term, source, start, end, incident_id, limit, quote)
-        except query.QueryError as exc:  # FTS5 reads `-`, `:` and quotes as syntax
-            if not quote and not isinstance(exc, query.QueryTimeoutError):
-                raise query.QueryError(f"{exc} (add --quote to search the words as typed)") from None
+        except QueryError as exc:  # FTS5 reads `-`, `:` and quotes as syntax
+            if not quote and not isinstance(exc, QueryTimeoutError):
+                raise QueryError(f"{exc} (add --quote to search the words as typed)") from None
             raise
         _emit(result, fmt)
 
@@ -569,7 +449,7 @@ def search(
 @output_options
 @pass_ctx
 def conflicts(obj: Context, incident_id: int | None, limit: int, fmt: str | None) -> None:
-    """Conflicts between reports (*_conflict alerts), newest first, with both sides' source, quote and URL."""
+    """Conflicts between reports (conflict alerts), newest first, with both sides' source, quote and URL."""
     with _reading(obj) as db:
         result = query.list_conflicts(db, incident_id, limit)
     chosen = choose_format(fmt)
@@ -591,7 +471,7 @@ def conflicts(obj: Context, incident_id: int | None, limit: int, fmt: str | None
 @output_options
 @pass_ctx
 def changes(obj: Context, since: str, fmt: str | None) -> None:
-    """What moved: new incidents and *_change alerts raised since then, oldest first."""
+    """What moved: new incidents and change alerts raised since then, oldest first."""
     with _reading(obj) as db:
         _emit(query.list_changes(db, query.parse_since(since, datetime.now(UTC))), fmt)
 
@@ -602,12 +482,9 @@ def changes(obj: Context, since: str, fmt: str | None) -> None:
 @pass_ctx
 def serve(obj: Context, host: str, port: int) -> None:
     """Browse the store in Datasette, read-only, with canned queries and a map (needs borderwatch[web])."""
-    from bot.serve import ServeError, run_datasette
+    from bot.serve import run_datasette
 
-    try:
-        status = run_datasette(obj.db_path, host, port)
-    except ServeError as exc:
-        raise click.ClickException(str(exc)) from None
+    status = run_datasette(obj.db_path, host, port)
     if status:
         sys.exit(status if status > 0 else 1)
 
@@ -618,15 +495,8 @@ def serve(obj: Context, host: str, port: int) -> None:
 @pass_ctx
 def incidents(obj: Context, limit: int, fmt: str | None) -> None:
     """Incidents, latest first: type, place, status, reports, independent sources, alerts."""
-    db = obj.open_readonly()
-    found = store.rows(
-        db,
-        """select i.id, i.event, i.place, i.status, i.first_published, i.last_published, i.articles,
-                  i.sources, (select count(*) from alerts a where a.incident_id = i.id) as alerts, i.title
-           from incidents i order by i.last_published desc, i.id desc limit ?""",
-        [limit],
-    )
-    emit_rows(found, None, choose_format(fmt))
+    with _reading(obj) as db:
+        _emit(query.list_incidents(db, limit), fmt)
 
 
 @cli.command()
@@ -635,33 +505,11 @@ def incidents(obj: Context, limit: int, fmt: str | None) -> None:
 @pass_ctx
 def incident(obj: Context, incident_id: int, fmt: str | None) -> None:
     """One incident's timeline: its reports, its claims side by side with sources, and its alerts."""
-    db = obj.open_readonly()
-    head = next(store.rows(db, "select * from incidents where id = ?", [incident_id]), None)
-    if head is None:
+    with _reading(obj) as db:
+        detail = query.incident_detail(db, incident_id)
+    if detail is None:
         raise click.ClickException(f"no incident {incident_id} in {obj.db_path}")
-    reports = list(
-        store.rows(
-            db,
-            "select published, source, title, url, version, duplicate_of from articles "
-            "where incident_id = ? order by published, id",
-            [incident_id],
-        )
-    )
-    claims = list(
-        store.rows(
-            db,
-            "select c.published, c.source, c.type, c.measure, c.value, c.source_key as said_by, c.quote, c.url "
-            "from claims c where c.incident_id = ? order by c.type, c.measure, c.published, c.id",
-            [incident_id],
-        )
-    )
-    raised = list(
-        store.rows(
-            db,
-            "select id, kind, created, summary, delivered, ts from alerts where incident_id = ? order by id",
-            [incident_id],
-        )
-    )
+    head, reports, claims, raised = detail.incident, detail.reports, detail.claims, detail.alerts
     chosen = choose_format(fmt)
     if chosen in ("json", "nl"):
         payload = {"incident": head, "reports": reports, "claims": claims, "alerts": raised}
@@ -671,7 +519,7 @@ def incident(obj: Context, incident_id: int, fmt: str | None) -> None:
         return
     click.secho(f"Incident #{head['id']}: {head['title']}", bold=True)
     click.echo(
-        f"  type: {head['event']}  place: {head['place'] or '?'}  status: {head['status'] or '?'}  "
+        f"  type: {head['incident_type']}  place: {head['place'] or '?'}  status: {head['status'] or '?'}  "
         f"reports: {head['articles']}  independent sources: {head['sources']}"
     )
     click.secho("\nReports", bold=True)

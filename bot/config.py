@@ -15,17 +15,18 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-#: Where the shipped YAML files live when the package runs from a checkout (`pip install -e .`).
+from bot.errors import ConfigError
+from bot.incidents.kinds import broadcast_names
+
+#: The user's config folder when the package runs from a checkout (`pip install -e .`); absent in a wheel.
 REPO_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+#: The gazetteer and the actors, shipped inside the package (`bot/data/`): a plain wheel install has them.
+PACKAGE_DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_CONFIG_PATH = Path("config/watch.yaml")
 DEFAULT_DB_PATH = Path("state/borderwatch.db")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d)?\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400}
-
-
-class ConfigError(Exception):
-    """A configuration file that cannot be used; the message names file and key."""
 
 
 def parse_duration(value: str | int | float) -> float:
@@ -99,12 +100,7 @@ class SlackConfig(_Strict):
 
     channel: str | None = None
     routes: tuple[SlackRoute, ...] = ()
-    broadcast_kinds: tuple[str, ...] = (
-        "figure_conflict",
-        "location_conflict",
-        "position_conflict",
-        "status_change",
-    )
+    broadcast_kinds: tuple[str, ...] = broadcast_names()
     cooldown: float = 0.0
     max_per_second: float = 1.0
 
@@ -151,20 +147,15 @@ class Config(_Strict):
     slack: SlackConfig = SlackConfig()
     network: NetworkConfig = NetworkConfig()
     data: DataConfig = DataConfig()
-    failing_after: int = Field(default=5, ge=1, description="consecutive errors before a feed_failing notice")
+    failing_after: int = Field(default=5, ge=1, description="consecutive errors before a feed-failing notice")
     path: Path | None = None
     log_format: Literal["text", "json"] = "text"
 
-    def data_file(self, name: str) -> Path:
-        """The shipped data file `name` (places.yaml, actors.yaml): next to the config, else the repo's."""
-        if self.path is not None and (self.path.parent / name).exists():
-            return self.path.parent / name
-        return REPO_CONFIG_DIR / name
-
-    def extra_files(self, kind: Literal["places", "actors"]) -> list[Path]:
-        """User files that extend the shipped places or actors, resolved against the config's folder."""
+    def data_files(self, kind: Literal["places", "actors"]) -> list[Path]:
+        """The shipped file of `kind` (package data), then the user's files that extend it (`data:`),
+        resolved against the config's folder."""
         base = self.path.parent if self.path is not None else Path.cwd()
-        return [base / p for p in getattr(self.data, kind)]
+        return [PACKAGE_DATA_DIR / f"{kind}.yaml", *(base / p for p in getattr(self.data, kind))]
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:

@@ -5,11 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bot.errors import CorpusError
 from bot.models import Entry
-
-
-class CorpusError(Exception):
-    """An article file that cannot be read; the message names the file and line."""
 
 
 def read_article_file(path: Path) -> tuple[Entry, str]:

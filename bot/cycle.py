@@ -1,9 +1,10 @@
-"""The whole flow, top to bottom: feed → entry → article → claims → incident → alert.
+"""The whole flow, top to bottom: feed → entry → article → claims → incident → alert. No SQL here.
 
 `run_cycle` polls every due feed once and delivers what is pending; `poll_feed` is one feed's share
-(the scheduler runs it per feed); `process_entry` takes one entry (from a feed or from `ingest`)
-through fingerprinting, storage and analysis, in one transaction so that a crash never leaves half
-an article or an alert without its article.
+(the scheduler runs it per feed, through `poll_feed_safely`); `process_entry` takes one entry (from a
+feed or from `ingest`) through fingerprinting, storage and analysis, in one transaction so that a
+crash never leaves half an article or an alert without its article; `attach_report` joins a stored
+report to its incident and returns the alerts it raises.
 """
 
 from __future__ import annotations
@@ -16,33 +17,47 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
 
 import httpx
 from sqlite_utils import Database
 
-from bot import analysis, store
+from bot import store
 from bot.config import Config
-from bot.feeds import FetchError, Limits, fetch_feed, make_client
-from bot.fingerprint import canonical_url, content_hash, minhash_signature
+from bot.errors import FetchError
+from bot.extract import extract_claims
+from bot.extract.knowledge import Knowledge
+from bot.feeds.pages import fetch_article_text
+from bot.feeds.poll import fetch_feed
+from bot.fingerprint import entry_key, fingerprint
+from bot.incidents import kinds
+from bot.incidents.attach import opening_alert, report_claims, with_incident_sides
+from bot.incidents.compare import ReportMeta, detect_changes
+from bot.incidents.grouping import (
+    MAX_CANDIDATES,
+    WINDOW,
+    choose_incident,
+    grow_profile,
+    joinable_types,
+    main_place,
+)
 from bot.models import AlertDraft, Entry, Report
-from bot.netguard import make_guarded_client, parse_networks
-from bot.pages import fetch_article_text
-from bot.watch import Watch, compile_watch
+from bot.net.client import Limits
+from bot.store.feeds import FeedHealth
+from bot.watch import Watch
 
 logger = logging.getLogger("borderwatch")
 
 
 @dataclass
 class Pipeline:
-    """Everything a cycle needs, built once at start-up."""
+    """Everything a cycle needs, built once at start-up (by `bot.app.build_pipeline`)."""
 
     cfg: Config
     db: Database
     http: httpx.Client
     page_http: httpx.Client
     watch: Watch
-    knowledge: analysis.Knowledge
+    knowledge: Knowledge
     limits: Limits
     rng: random.Random = field(default_factory=random.Random)
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -51,24 +66,6 @@ class Pipeline:
         """Close the HTTP clients."""
         self.http.close()
         self.page_http.close()
-
-
-def build_pipeline(cfg: Config, db: Database) -> Pipeline:
-    """A Pipeline for this config and store."""
-    net = cfg.network
-    return Pipeline(
-        cfg=cfg,
-        db=db,
-        http=make_client(net.timeout, net.user_agent),
-        page_http=make_guarded_client(
-            parse_networks(net.allow_private), net.timeout, net.user_agent or "borderwatch"
-        ),
-        watch=compile_watch(cfg.watch.keywords, cfg.watch.exclude),
-        knowledge=analysis.load_knowledge(cfg),
-        limits=Limits(
-            max_bytes=net.max_bytes, deadline=max(net.timeout * 2, 10.0), max_redirects=net.max_redirects
-        ),
-    )
 
 
 @dataclass
@@ -121,64 +118,47 @@ def process_entry(
     on_topic = pipe.watch.matches(entry.title, entry.summary if text is None else text)
     if not on_topic and not keep_all:
         return EntryOutcome()
-    canonical = canonical_url(entry.link)
+    key = entry_key(entry)
     with pipe.lock:
-        existing = store.find_article(pipe.db, canonical, entry.guid, feed_id)
-    entry_hash = content_hash(entry.title + "\n" + entry.summary)
-    if existing is not None and existing["entry_hash"] == entry_hash and text is None:
+        existing = store.find_article(pipe.db, key.canonical_url, entry.guid, feed_id)
+    if existing is not None and existing.entry_hash == key.entry_hash and text is None:
         return EntryOutcome()
     summary_only = False
     if text is None:
         text, summary_only = _article_text(pipe, entry)
-    if existing is not None and existing["summary_only"] and summary_only and entry.fetch_page:
+    if existing is not None and existing.summary_only and summary_only and entry.fetch_page:
         # The page still cannot be had: the stored text stays; a changed summary is no edit of the article.
         # (A feed with fetch_articles: false has only its own text, so there a changed text is an edit.)
         with pipe.lock:
-            pipe.db.table("articles").update(existing["id"], {"entry_hash": entry_hash})
+            store.set_entry_hash(pipe.db, existing.id, key.entry_hash)
         return EntryOutcome()
-    text_hash = content_hash(entry.title + "\n" + text)
+    prints = fingerprint(key, entry.title, text)
     published = entry.published or now
     outcome = EntryOutcome()
     with pipe.lock, store.transaction(pipe.db):
         if existing is not None:
-            pipe.db.table("articles").update(existing["id"], {"entry_hash": entry_hash})
-            if existing["text_hash"] == text_hash:
+            store.set_entry_hash(pipe.db, existing.id, key.entry_hash)
+            if existing.text_hash == prints.text_hash:
                 return EntryOutcome()
-            version = store.add_article_version(pipe.db, existing, entry.title, text, text_hash, now)
+            version = store.add_article_version(pipe.db, existing, entry.title, text, prints.text_hash, now)
             report = Report(
-                existing["id"],
+                existing.id,
                 version,
-                existing["url"],
-                existing["source"],
+                existing.url,
+                existing.source,
                 entry.title,
                 text,
-                store.from_iso(existing["published"]) or published,
-                existing["duplicate_of"],
+                existing.published or published,
+                existing.duplicate_of,
                 summary_only,
             )
             outcome.new_version = True
         else:
-            signature = minhash_signature(entry.title + "\n" + text)
-            duplicate_of = store.find_near_duplicate(pipe.db, signature, entry.source)
-            record: dict[str, Any] = {
-                "url": entry.link,
-                "canonical_url": canonical,
-                "guid": entry.guid,
-                "feed_id": feed_id,
-                "source": entry.source,
-                "title": entry.title,
-                "published": store.iso(published),
-                "fetched": store.iso(now),
-                "text": text,
-                "text_hash": text_hash,
-                "signature": signature,
-                "duplicate_of": duplicate_of,
-                "on_topic": int(on_topic),
-                "version": 1,
-                "summary_only": int(summary_only),
-                "entry_hash": entry_hash,
-            }
-            article_id = store.insert_article(pipe.db, record)
+            duplicate_of = store.find_near_duplicate(pipe.db, prints.signature, entry.source)
+            article_id = store.insert_article(
+                pipe.db, entry, prints, text, feed_id=feed_id, published=published, now=now,
+                duplicate_of=duplicate_of, on_topic=on_topic, summary_only=summary_only,
+            )  # fmt: skip
             report = Report(
                 article_id,
                 1,
@@ -193,13 +173,60 @@ def process_entry(
             outcome.stored = True
             outcome.duplicate = duplicate_of is not None
         if on_topic:
-            drafts = analysis.analyse_report(pipe.db, pipe.knowledge, report, now)
-            outcome.alerts = _record(pipe.db, drafts, now)
+            drafts = attach_report(pipe.db, pipe.knowledge, report, now)
+            outcome.alerts = sum(1 for draft in drafts if store.record_alert(pipe.db, draft, now) is not None)
     return outcome
 
 
-def _record(db: Database, drafts: list[AlertDraft], now: datetime) -> int:
-    return sum(1 for draft in drafts if store.record_alert(db, draft, now) is not None)
+def attach_report(db: Database, knowledge: Knowledge, report: Report, now: datetime) -> list[AlertDraft]:
+    """Attach a report to its incident (opening one if needed), store its claims, return the alerts it raises.
+
+    Runs inside the caller's transaction: the article, its claims, its incident update and its alerts
+    are committed together or not at all.
+    """
+    if report.duplicate_of is not None:
+        # Syndicated copy: it belongs where the original is, and counts as the same source.
+        incident_id, in_scope = store.article_incident(db, report.duplicate_of)
+        store.set_article_incident(db, report.article_id, incident_id, in_scope)
+        return []
+    claims = extract_claims(report.title, report.text, knowledge)
+    incident_id = store.article_incident(db, report.article_id)[0] if report.version > 1 else None
+    if incident_id is None and not claims.in_scope:
+        store.set_article_incident(db, report.article_id, None, False)
+        return []
+    gazetteer = knowledge.gazetteer
+    drafts: list[AlertDraft] = []
+    if incident_id is None:
+        kin = sorted(joinable_types(claims.incident_type)) if claims.incident_type is not None else []
+        candidates = store.candidate_profiles(db, report.published, WINDOW, kin, MAX_CANDIDATES)
+        incident_id = choose_incident(claims, report.published, candidates, gazetteer)
+    if incident_id is None:
+        if claims.incident_type is None:
+            store.set_article_incident(db, report.article_id, None, True)
+            return []
+        place = _place_row(knowledge, main_place(claims, gazetteer))
+        incident_id = store.insert_incident(
+            db, report.title, claims.incident_type, place, report.published, now
+        )
+        drafts.append(opening_alert(incident_id, place[1] if place else None, claims, report))
+    store.set_article_incident(db, report.article_id, incident_id, True)
+    existing = store.load_claims(db, incident_id)
+    new = with_incident_sides(report_claims(claims, report, knowledge), existing)
+    meta = ReportMeta(report.article_id, report.url, report.source, report.published)
+    drafts += detect_changes(incident_id, existing, new, meta, lambda a, b: gazetteer.compatible(a, b))
+    store.insert_claims(db, incident_id, report.article_id, report.version, new, now)
+    profile = grow_profile(store.load_profile(db, incident_id), claims, gazetteer)
+    place = _place_row(knowledge, main_place(claims, gazetteer))
+    store.save_incident(db, profile, report.published, now, place)
+    return drafts
+
+
+def _place_row(
+    knowledge: Knowledge, place_id: str | None
+) -> tuple[str, str, float | None, float | None] | None:
+    """A gazetteer place as the incident stores it: id, name, latitude, longitude."""
+    place = knowledge.gazetteer.places.get(place_id) if place_id else None
+    return (place.id, place.name, place.lat, place.lon) if place else None
 
 
 def _article_text(pipe: Pipeline, entry: Entry) -> tuple[str, bool]:
@@ -236,7 +263,7 @@ def poll_feed(pipe: Pipeline, index: int, now: datetime, summary: CycleSummary, 
     )
     with pipe.lock:
         summary.polled += 1
-        row = store.save_feed_state(
+        health = store.save_feed_state(
             pipe.db, feed_id, saved, now, result.status, len(result.entries), result.not_modified
         )
         if result.moved_to:
@@ -247,7 +274,7 @@ def poll_feed(pipe: Pipeline, index: int, now: datetime, summary: CycleSummary, 
         if result.error:
             summary.errors += 1
             logger.warning("feed %s failed: %s", feed.name, result.error)
-            _notice_failing(pipe, feed_id, row, now)
+            _notice_failing(pipe, health, now)
             return
         if result.warning:
             logger.info("feed %s parsed with a warning: %s", feed.name, result.warning)
@@ -259,16 +286,7 @@ def poll_feed(pipe: Pipeline, index: int, now: datetime, summary: CycleSummary, 
         if key in seen:
             continue
         seen.add(key)
-        entry = Entry(
-            entry.link,
-            entry.guid,
-            entry.title,
-            entry.summary,
-            entry.published,
-            entry.source,
-            result.state.url,
-            feed.fetch_articles,
-        )
+        entry = replace(entry, feed_url=result.state.url, fetch_page=feed.fetch_articles)
         try:
             outcome = process_entry(pipe, entry, now, feed_id=feed_id)
         except Exception:
@@ -282,25 +300,37 @@ def poll_feed(pipe: Pipeline, index: int, now: datetime, summary: CycleSummary, 
             summary.alerts += outcome.alerts
     if pending and not failed:
         with pipe.lock:
-            validators = {"etag": result.state.etag, "last_modified": result.state.last_modified}
-            pipe.db.table("feeds").update(feed_id, validators)
+            store.save_validators(pipe.db, feed_id, result.state.etag, result.state.last_modified)
 
 
-def _notice_failing(pipe: Pipeline, feed_id: int, row: dict[str, Any], now: datetime) -> None:
-    """Queue one `feed_failing` notice when a feed keeps failing; it is re-armed by a success."""
-    if row["consecutive_errors"] < pipe.cfg.failing_after or row["failing_notified"]:
+def poll_feed_safely(
+    pipe: Pipeline, index: int, now: datetime, summary: CycleSummary, force: bool = False
+) -> None:
+    """`poll_feed`, with any failure counted and logged: one bad feed never stops the others."""
+    try:
+        poll_feed(pipe, index, now, summary, force=force)
+    except Exception:
+        with pipe.lock:
+            summary.errors += 1
+        logger.exception("feed %s: poll failed", pipe.cfg.feeds[index].name)
+
+
+def _notice_failing(pipe: Pipeline, feed: FeedHealth, now: datetime) -> None:
+    """Queue one feed-failing notice when a feed keeps failing; it is re-armed by a success."""
+    if feed.consecutive_errors < pipe.cfg.failing_after or feed.failing_notified:
         return
+    kind = kinds.FEED_FAILING
     draft = AlertDraft(
-        kind="feed_failing",
+        kind=kind.name,
         incident_id=None,
-        summary=f"Feed {row['name']} has failed {row['consecutive_errors']} times in a row: {row['last_error']}",
+        summary=f"Feed {feed.name} has failed {feed.consecutive_errors} times in a row: {feed.last_error}",
         evidence=(),
-        dedupe_key=f"feed_failing:{feed_id}:{row['last_ok'] or 'never'}",
-        details={"feed": row["name"], "url": row["url"]},
+        dedupe_key=f"{kind.name}:{feed.id}:{feed.last_ok or 'never'}",
+        details={"feed": feed.name, "url": feed.url},
     )
     with store.transaction(pipe.db):
         store.record_alert(pipe.db, draft, now)
-        pipe.db.table("feeds").update(feed_id, {"failing_notified": 1})
+        store.mark_failing_notified(pipe.db, feed.id)
 
 
 def run_cycle(
@@ -314,17 +344,12 @@ def run_cycle(
     started = time.monotonic()
     now = now or datetime.now(UTC)
     summary = CycleSummary(feeds=len(pipe.cfg.feeds))
-
-    def _poll(index: int) -> None:
-        try:
-            poll_feed(pipe, index, now, summary, force=force)
-        except Exception:
-            with pipe.lock:
-                summary.errors += 1
-            logger.exception("feed %s: poll failed", pipe.cfg.feeds[index].name)
-
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(pipe.cfg.feeds)))) as pool:
-        list(pool.map(_poll, range(len(pipe.cfg.feeds))))
+        list(
+            pool.map(
+                lambda index: poll_feed_safely(pipe, index, now, summary, force), range(len(pipe.cfg.feeds))
+            )
+        )
     if deliver is not None:
         summary.delivered = deliver()
     summary.elapsed = time.monotonic() - started

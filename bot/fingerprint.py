@@ -1,5 +1,7 @@
 """Fingerprints of an article: canonical URL, hash of the normalised text, near-duplicate signature.
 
+`entry_key(entry)` is what identifies a feed item before its page is fetched (canonical URL, hash of
+title and summary); `fingerprint(key, title, text)` adds the text's hash and MinHash, once per text.
 Pure functions, no I/O. The near-duplicate signature is a MinHash (datasketch) over word 3-shingles;
 its LSH band keys are stored in SQLite so that candidates come from an index, never from a scan.
 """
@@ -11,11 +13,14 @@ import hashlib
 import re
 import struct
 import unicodedata
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 from courlan import normalize_url
+
+from bot.models import Entry
 
 #: Query parameters that only track the reader; dropped from the canonical URL.
 TRACKING_PARAMS = frozenset(
@@ -177,3 +182,32 @@ def is_near_duplicate(signature_a: bytes | None, signature_b: bytes | None) -> b
 def collapse_space(text: str) -> str:
     """Text with runs of whitespace made single spaces."""
     return _SPACE.sub(" ", text).strip()
+
+
+@dataclass(frozen=True, slots=True)
+class EntryKey:
+    """What identifies a feed item before its page is fetched: an unchanged item needs no fetch."""
+
+    canonical_url: str
+    entry_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """Every fingerprint of one article text, computed once: identity, exact and near-duplicate copies."""
+
+    canonical_url: str
+    entry_hash: str
+    text_hash: str
+    signature: bytes | None
+
+
+def entry_key(entry: Entry) -> EntryKey:
+    """The canonical URL of an entry's link and the hash of its title and summary."""
+    return EntryKey(canonical_url(entry.link), content_hash(entry.title + "\n" + entry.summary))
+
+
+def fingerprint(key: EntryKey, title: str, text: str) -> Fingerprint:
+    """The fingerprint of an entry's article: its key, the hash and the MinHash of title and text."""
+    body = title + "\n" + text
+    return Fingerprint(key.canonical_url, key.entry_hash, content_hash(body), minhash_signature(body))

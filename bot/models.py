@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+
+
+def iso_utc(when: datetime) -> str:
+    """A time as the store and evidence write it: ISO 8601 in UTC, to the second (naive means UTC)."""
+    aware = when if when.tzinfo else when.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,3 +102,19 @@ class StoredClaim:
     label: str = ""
     start: int | None = None
     end: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentProfile:
+    """What grouping needs to know of a stored incident: its type, when it was last reported, and the
+    places, lead words and figures of its reports so far (stored as JSON in `incidents.profile`)."""
+
+    id: int
+    incident_type: str | None
+    last_published: datetime
+    places: frozenset[str]
+    words: frozenset[str]
+    primary: frozenset[str] = frozenset()
+    figures: tuple[tuple[str, float, float | None], ...] = ()
+    #: The words again, in the order first seen: a full profile keeps its first words.
+    words_in_order: tuple[str, ...] = ()

@@ -22,6 +22,8 @@ from typing import Any
 from sqlite_utils import Database
 
 from bot.config import parse_duration
+from bot.errors import QueryError, QueryTimeoutError
+from bot.incidents.kinds import NEW_INCIDENT, Family, names_in_family
 
 DEFAULT_TIMEOUT = 5.0
 #: How many of the newest articles an unfiltered search ranks first (see `search_articles`).
@@ -32,14 +34,6 @@ MARK_OPEN = "**"
 MARK_CLOSE = "**"
 
 Params = Mapping[str, Any] | Sequence[Any]
-
-
-class QueryError(Exception):
-    """A query SQLite refused: bad SQL, a write on the read-only store, a missing table or parameter."""
-
-
-class QueryTimeoutError(QueryError):
-    """A query stopped because it ran past its time limit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +273,12 @@ def search_articles(
 # --- canned queries ----------------------------------------------------------------------------------
 # Written against the columns of migration m001 only, so later migrations that add columns don't break them.
 
+
+def _kinds_of(family: Family) -> str:
+    """An SQL list of the alert kinds of one family, e.g. every conflict kind."""
+    return "(" + ", ".join(f"'{name}'" for name in names_in_family(family)) + ")"
+
+
 _SOURCES = "(select group_concat(json_extract(e.value, '$.source'), '; ') from json_each(alerts.evidence) e)"
 
 LATEST_ALERTS_SQL = f"""select alerts.id, alerts.created, alerts.kind, alerts.incident_id, alerts.summary,
@@ -299,7 +299,7 @@ _CONFLICTS_SELECT = """select alerts.id, alerts.created, alerts.kind, alerts.inc
          as b_claim,
        json_array_length(alerts.evidence) as evidence_count
 from alerts left join incidents on incidents.id = alerts.incident_id
-where alerts.kind glob '*_conflict'"""
+where alerts.kind in """ + _kinds_of("conflict")
 
 OPEN_CONFLICTS_SQL = _CONFLICTS_SELECT + "\norder by alerts.id desc"
 
@@ -307,7 +307,7 @@ _CHANGES_SELECT = f"""select alerts.id, alerts.created, alerts.kind, alerts.inci
        incidents.title as incident, alerts.summary, {_SOURCES} as sources,
        json_extract(alerts.evidence, '$[#-1].url') as url
 from alerts left join incidents on incidents.id = alerts.incident_id
-where (alerts.kind glob '*_change' or alerts.kind = 'new_incident')"""
+where (alerts.kind in {_kinds_of("change")} or alerts.kind = '{NEW_INCIDENT.name}')"""
 
 CHANGES_SQL = _CHANGES_SELECT + "\n  and alerts.created >= :since\norder by alerts.created, alerts.id"
 
@@ -348,8 +348,8 @@ CANNED_QUERIES = (
 def list_conflicts(
     db: Database, incident_id: int | None = None, limit: int = 100, timeout: float = DEFAULT_TIMEOUT
 ) -> QueryResult:
-    """Conflict alerts (`*_conflict`), newest first, with the two sides' source, quote and URL (and, where
-    the alert's details name them, who says what: `a_claim`, `b_claim`).
+    """Conflict alerts (the conflict family of `incidents/kinds.py`), newest first, with the two sides'
+    source, quote and URL (and, where the alert's details name them, who says what: `a_claim`, `b_claim`).
 
     The store keeps no resolution state yet, so every conflict alert counts as open.
     """
@@ -362,5 +362,78 @@ def list_conflicts(
 
 
 def list_changes(db: Database, since: datetime, timeout: float = DEFAULT_TIMEOUT) -> QueryResult:
-    """What moved since `since`: new incidents and `*_change` alerts, oldest first."""
+    """What moved since `since`: new incidents and alerts of the change family, oldest first."""
     return execute(db, CHANGES_SQL, {"since": _iso(since)}, timeout)
+
+
+# --- the CLI's listings: alerts, health, incidents ------------------------------------------------------
+
+
+def list_alerts(db: Database, pending: bool = False, limit: int = 50) -> QueryResult:
+    """Recent alerts, newest first, with their delivery state (only undelivered ones with `pending`)."""
+    where = "where delivered is null" if pending else ""
+    sql = (
+        "select id, kind, incident_id, summary, created, delivered, channel, ts, attempts, last_error "
+        f"from alerts {where} order by id desc limit :limit"
+    )
+    return execute(db, sql, {"limit": limit})
+
+
+_STATUS_SQL = """select
+  (select count(*) from feeds) as feeds,
+  (select count(*) from feeds where consecutive_errors > 0 and not retired) as feeds_failing,
+  (select count(*) from feeds where retired) as feeds_retired,
+  (select count(*) from articles) as articles,
+  (select count(*) from incidents) as incidents,
+  (select count(*) from alerts) as alerts,
+  (select count(*) from alerts where delivered is null) as alerts_pending,
+  (select max(last_checked) from feeds) as last_poll"""
+
+
+def store_status(db: Database) -> dict[str, Any]:
+    """Counts for a one-screen health view: feeds (failing, retired), articles, incidents, alerts."""
+    return execute(db, _STATUS_SQL).rows[0]
+
+
+def list_incidents(db: Database, limit: int = 50) -> QueryResult:
+    """Incidents, latest first: type, place, status, reports, independent sources, alerts."""
+    sql = """select i.id, i.incident_type, i.place, i.status, i.first_published, i.last_published, i.articles,
+                    i.sources, (select count(*) from alerts a where a.incident_id = i.id) as alerts, i.title
+             from incidents i order by i.last_published desc, i.id desc limit :limit"""
+    return execute(db, sql, {"limit": limit})
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentDetail:
+    """One incident with its reports, its claims side by side, and its alerts."""
+
+    incident: dict[str, Any]
+    reports: list[dict[str, Any]]
+    claims: list[dict[str, Any]]
+    alerts: list[dict[str, Any]]
+
+
+def incident_detail(db: Database, incident_id: int) -> IncidentDetail | None:
+    """Everything about one incident, or None when there is no such incident."""
+    params = {"id": incident_id}
+    head = execute(db, "select * from incidents where id = :id", params).rows
+    if not head:
+        return None
+    reports = execute(
+        db,
+        "select published, source, title, url, version, duplicate_of from articles "
+        "where incident_id = :id order by published, id",
+        params,
+    ).rows
+    claims = execute(
+        db,
+        "select c.published, c.source, c.type, c.measure, c.value, c.source_key as said_by, c.quote, c.url "
+        "from claims c where c.incident_id = :id order by c.type, c.measure, c.published, c.id",
+        params,
+    ).rows
+    alerts = execute(
+        db,
+        "select id, kind, created, summary, delivered, ts from alerts where incident_id = :id order by id",
+        params,
+    ).rows
+    return IncidentDetail(head[0], reports, claims, alerts)

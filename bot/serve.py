@@ -20,10 +20,14 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from bot.errors import ServeError
+from bot.incidents.kinds import ALERT_KINDS
 from bot.query import CANNED_QUERIES
 
 logger = logging.getLogger("borderwatch")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+#: The `alerts.kind` column's help: every kind with its family (from `incidents/kinds.py`).
+ALERT_KIND_HELP = "; ".join(f"{kind.name} ({kind.family})" for kind in ALERT_KINDS)
 
 TABLE_NOTES: dict[str, dict[str, Any]] = {
     "articles": {
@@ -51,8 +55,8 @@ TABLE_NOTES: dict[str, dict[str, Any]] = {
         "sort_desc": "last_published",
         "columns": {
             "title": "A headline for the incident",
-            "event": "What happened (crossing, clash, closure, ...)",
-            "status": "The latest reported state of the event",
+            "incident_type": "What happened (crossing, clash, closure, ...)",
+            "status": "The latest reported state of the incident",
             "place": "Where, as named in the reports",
             "place_id": "The gazetteer entry for the place",
             "latitude": "Latitude of the place (WGS 84)",
@@ -67,12 +71,12 @@ TABLE_NOTES: dict[str, dict[str, Any]] = {
         "description": "What each report says about its incident: figures, places, positions, status.",
         "facets": ["type", "source"],
         "columns": {
-            "type": "figure, location, position or status",
+            "type": "figure, place, position or status",
             "measure": "What a figure counts (killed, crossed, ...)",
             "value": "The claim as read, e.g. 46 or 'returned'",
             "low": "Lower bound of a figure ('at least 40' gives 40)",
             "high": "Upper bound of a figure",
-            "actor": "Who takes a position",
+            "side": "The side the speaker speaks for (pakistan, afghanistan, militant, ...)",
             "stance": "The position taken (confirms, denies, ...)",
             "quote": "The sentence the claim was read from",
             "source": "The outlet that printed it",
@@ -84,7 +88,7 @@ TABLE_NOTES: dict[str, dict[str, Any]] = {
         "sort_desc": "id",
         "facets": ["kind"],
         "columns": {
-            "kind": "new_incident, *_conflict (reports disagree), *_change (news updates) or feed_failing",
+            "kind": ALERT_KIND_HELP,
             "summary": "One line saying what happened",
             "evidence": "JSON array of the cited reports: url, source, published, quote",
             "details": "JSON with the values compared",
@@ -114,10 +118,6 @@ TABLE_NOTES: dict[str, dict[str, Any]] = {
     },
     "article_bands": {"hidden": True},
 }
-
-
-class ServeError(Exception):
-    """Datasette cannot be started (not installed, no store)."""
 
 
 def is_datasette_installed() -> bool:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, load_config
+from bot.config import load_config
+from bot.errors import ConfigError
 from bot.watch import compile_watch
 from tests.conftest import run_cli
 
@@ -168,3 +169,32 @@ def test_exclude_words_win_over_keywords() -> None:
     assert watch.matches("Afghan border reopens", "trade resumes")
     assert not watch.matches("Cricket: Taliban approve league")
     assert not compile_watch(("Afghan",)).matches("nothing here")
+
+
+def test_config_check_loads_every_data_file_the_config_names(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "data:\n  places: [missing.yaml]\n")
+    result = run_cli("config", "check", str(path))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == f"Error: {tmp_path / 'missing.yaml'}: no such file"
+
+
+def test_poll_with_a_missing_data_file_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "data:\n  actors: [extra-actors.yaml]\n")
+    (tmp_path / "extra-actors.yaml").write_text("actors:\n  - id: x\n", encoding="utf-8")
+    result = run_cli("--config", str(path), "--db", str(tmp_path / "st.db"), "poll", "--once")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().endswith(
+        f"Error: {tmp_path / 'extra-actors.yaml'}: actors[0]: each entry needs an id and a name"
+    )
+
+
+def test_a_user_data_file_extends_the_shipped_gazetteer(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "data:\n  places: [my-places.yaml]\n")
+    (tmp_path / "my-places.yaml").write_text(
+        "places:\n  - {id: test-post, name: Zarghun Post, kind: town, lat: 31.0, lon: 66.5}\n",
+        encoding="utf-8",
+    )
+    result = run_cli("config", "check", str(path))
+    assert result.returncode == 0, result.stderr
+    places = next(line for line in result.stdout.splitlines() if line.strip().startswith("places:"))
+    assert "bot/data/places.yaml" in places and "my-places.yaml" in places

@@ -5,18 +5,20 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from bot.config import REPO_CONFIG_DIR
-from bot.extract import Claims, Knowledge, extract_claims
+from bot.config import PACKAGE_DATA_DIR
+from bot.extract import extract_claims
+from bot.extract.claims import Claims
+from bot.extract.document import split_sentences, story_text
 from bot.extract.events import classify_event
+from bot.extract.knowledge import Knowledge
 from bot.extract.places import Gazetteer
 from bot.extract.positions import ActorIndex
-from bot.extract.text import split_sentences, story_text
 
 
 @pytest.fixture(scope="module")
 def knowledge() -> Knowledge:
-    places = yaml.safe_load((REPO_CONFIG_DIR / "places.yaml").read_text(encoding="utf-8"))["places"]
-    actors = yaml.safe_load((REPO_CONFIG_DIR / "actors.yaml").read_text(encoding="utf-8"))["actors"]
+    places = yaml.safe_load((PACKAGE_DATA_DIR / "places.yaml").read_text(encoding="utf-8"))["places"]
+    actors = yaml.safe_load((PACKAGE_DATA_DIR / "actors.yaml").read_text(encoding="utf-8"))["actors"]
     return Knowledge(Gazetteer(places), ActorIndex(actors))
 
 

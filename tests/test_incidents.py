@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
+from bot.app import build_pipeline
 from bot.config import REPO_CONFIG_DIR, parse_config
-from bot.cycle import Pipeline, build_pipeline, process_entry
+from bot.cycle import Pipeline, process_entry
 from bot.models import Entry
 from bot.store import open_db
 

@@ -8,13 +8,15 @@ alert can quote its source. A report may be a whole article or a feed's title an
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
+from bot.extract.claims import Claims, FigureClaim, PlaceClaim, Statement, StatusClaim
+from bot.extract.document import split_sentences, story_text
 from bot.extract.events import EVENT_CUES, classify_event, find_status, is_background, mentions_border
 from bot.extract.figures import extract_figures
+from bot.extract.knowledge import Knowledge
 from bot.extract.places import Gazetteer
-from bot.extract.positions import ActorIndex, Statement, find_statements
-from bot.extract.text import split_sentences, story_text
+from bot.extract.positions import ActorIndex, find_statements
 
 #: Capitals that stand for governments in news copy ("Islamabad says"), not for where things happen.
 SEATS_OF_GOVERNMENT = frozenset(
@@ -68,75 +70,6 @@ _EXPLICIT_PEOPLE = re.compile(
 _ANSWER = re.compile(r"\b(denial|denied|is confirmed|\bconfirmed\W*$)", re.IGNORECASE)
 _AFGHAN_WORDS = re.compile(r"\b(afghan|afghans|afghanistan|kabul)\b", re.IGNORECASE)
 _PAKISTAN_WORDS = re.compile(r"\b(pakistan|pakistani|pakistanis|pak|islamabad)\b", re.IGNORECASE)
-
-
-@dataclass(frozen=True, slots=True)
-class Knowledge:
-    """What extraction knows about the world: the gazetteer and the actors."""
-
-    gazetteer: Gazetteer
-    actors: ActorIndex
-
-
-@dataclass(frozen=True, slots=True)
-class FigureClaim:
-    """A count of people in the incident: `measure` says what is counted in which event."""
-
-    measure: str
-    label: str
-    low: float
-    high: float | None
-    phrase: str
-    vague: bool
-    actor_id: str | None
-    start: int
-    end: int
-    sentence: tuple[int, int]
-    counted: str
-    implicit: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class PlaceClaim:
-    """A place of the story (not of the page's furniture or of background sentences)."""
-
-    place_id: str
-    name: str
-    role: str | None
-    start: int
-    end: int
-    in_lead: bool
-    primary: bool
-    sentence: tuple[int, int]
-
-
-@dataclass(frozen=True, slots=True)
-class StatusClaim:
-    """Where the incident stands on one axis."""
-
-    axis: str
-    state: str
-    rank: int
-    start: int
-    end: int
-
-
-@dataclass(frozen=True, slots=True)
-class Claims:
-    """Everything extracted from one report."""
-
-    text: str
-    event: str | None
-    in_scope: bool
-    figures: tuple[FigureClaim, ...]
-    places: tuple[PlaceClaim, ...]
-    statements: tuple[Statement, ...]
-    status: tuple[StatusClaim, ...]
-    words: frozenset[str]
-
-    def sentence(self, start: int, end: int) -> str:
-        """The text of a claim's sentence, whitespace collapsed."""
-        return " ".join(self.text[start:end].split())
 
 
 _STOP = frozenset(

@@ -1,6 +1,6 @@
 """Official positions: who said what about the incident, and whether they assert, deny or oppose it.
 
-An attributed statement is an actor (from `config/actors.yaml`, aliases and spelling variants matched in
+An attributed statement is an actor (from `bot/data/actors.yaml`, aliases and spelling variants matched in
 one pass), a speech verb (said, confirmed, denied, rejected, dismissed, claimed, condemned...), the
 sentence it stands in, and its stance toward the incident:
 - `asserts`: says it happened / confirms / justifies it;
@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bot.extract.claims import Statement
 from bot.extract.lexicon import Lexicon
 
 
@@ -28,19 +29,6 @@ class Actor:
     side: str
     kind: str
     member_of: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Statement:
-    """An attributed statement about the incident."""
-
-    actor_id: str
-    actor_name: str
-    side: str
-    verb: str
-    stance: str
-    start: int
-    end: int
 
 
 _VERBS = re.compile(

@@ -6,15 +6,23 @@ at another precision, or close by); a story 150 km away, or of another type, sta
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime, timedelta
 
-from bot.extract import SEATS_OF_GOVERNMENT, Claims
+from bot.extract import SEATS_OF_GOVERNMENT
+from bot.extract.claims import Claims
 from bot.extract.places import Gazetteer
 from bot.incidents.compare import ranges_overlap
+from bot.models import IncidentProfile
 
 WINDOW = timedelta(days=5)
+#: Incidents a report is compared with at most (the most recently reported first).
+MAX_CANDIDATES = 200
+#: Lead words and figures an incident's profile keeps (the first words, the latest figures).
+MAX_WORDS = 400
+MAX_FIGURES = 60
 #: Word overlap (Jaccard of title and lead) that lets a report with no incident type and no place join.
 UNTYPED_SIMILARITY = 0.15
 JOIN_THRESHOLD = 1.0
@@ -25,8 +33,8 @@ FIGHTING = frozenset({"clash", "retaliation", "infiltration", "airstrike", "atta
 EXCHANGE_OF_FIRE = frozenset({"clash", "retaliation"})
 #: People crossing back: soldiers handed back, refugees returned, migrants deported.
 MIGRATION = frozenset({"crossing", "deportation"})
-#: Sides between which a difference of position is a conflict.
-EVENT_LABELS = {
+#: How an alert names an incident type.
+INCIDENT_TYPE_LABELS = {
     "crossing": "border crossing",
     "airstrike": "air strikes",
     "retaliation": "retaliatory attack",
@@ -37,19 +45,6 @@ EVENT_LABELS = {
     "attack": "attack",
     "arrest": "arrest",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class IncidentProfile:
-    """What grouping needs to know of a stored incident."""
-
-    id: int
-    event: str | None
-    last_published: datetime
-    places: frozenset[str]
-    words: frozenset[str]
-    primary: frozenset[str] = frozenset()
-    figures: tuple[tuple[str, float, float | None], ...] = ()
 
 
 def story_places(claims: Claims, gazetteer: Gazetteer) -> frozenset[str]:
@@ -73,11 +68,11 @@ def primary_places(claims: Claims, gazetteer: Gazetteer) -> frozenset[str]:
     )
 
 
-def joinable_events(event: str) -> frozenset[str]:
-    """Incident types a report of type `event` may join (itself and its kin)."""
-    kin = {event}
+def joinable_types(incident_type: str) -> frozenset[str]:
+    """Incident types a report of type `incident_type` may join (itself and its kin)."""
+    kin = {incident_type}
     for family in (EXCHANGE_OF_FIRE, FIGHTING, MIGRATION):
-        if event in family:
+        if incident_type in family:
             kin |= family
     return frozenset(kin)
 
@@ -127,18 +122,22 @@ def match_score(
     if place is None:
         return None
     similarity = _jaccard(claims.words, profile.words)
-    if claims.event is not None and profile.event is not None and claims.event != profile.event:
+    if (
+        claims.incident_type is not None
+        and profile.incident_type is not None
+        and claims.incident_type != profile.incident_type
+    ):
         # One side's "clash" is the other's "retaliation"; other kin types (an air strike or an attack told
         # as a clash) join where a place agrees; migration stories also where the wording does (returns and
         # deportations are told without a place as often as with one).
-        pair = {claims.event, profile.event}
+        pair = {claims.incident_type, profile.incident_type}
         kin = pair <= EXCHANGE_OF_FIRE
         similar = similarity >= UNTYPED_SIMILARITY
         joins = (pair <= FIGHTING and place > 0) or (pair <= MIGRATION and (place > 0 or similar))
         if not (kin or joins):
             return None
     place += _figure_score(claims, profile)
-    if claims.event is None or profile.event is None:
+    if claims.incident_type is None or profile.incident_type is None:
         # No type to agree on: only a shared place and much shared wording will do.
         if place > 0 and (similarity >= 0.1 or place >= 2.5):
             return place + 4 * similarity
@@ -158,3 +157,25 @@ def choose_incident(
         if score is not None and score >= JOIN_THRESHOLD and (best is None or score > best[0]):
             best = (score, profile.id)
     return best[1] if best else None
+
+
+def main_place(claims: Claims, gazetteer: Gazetteer) -> str | None:
+    """The incident's place: the finest place its lead names most."""
+    counts = Counter(p.place_id for p in claims.places if p.in_lead or p.role)
+    if not counts:
+        return None
+    return min(counts, key=lambda pid: (gazetteer.precision(pid), -counts[pid]))
+
+
+def grow_profile(profile: IncidentProfile, claims: Claims, gazetteer: Gazetteer) -> IncidentProfile:
+    """The incident's profile once this report has joined: its places, lead words and figures added."""
+    words = list(dict.fromkeys([*profile.words_in_order, *sorted(claims.words)]))[:MAX_WORDS]
+    figures = [*profile.figures, *((f.measure, f.low, f.high) for f in claims.figures if not f.vague)]
+    return replace(
+        profile,
+        places=profile.places | story_places(claims, gazetteer),
+        primary=profile.primary | primary_places(claims, gazetteer),
+        words=frozenset(words),
+        words_in_order=tuple(words),
+        figures=tuple(figures[-MAX_FIGURES:]),
+    )

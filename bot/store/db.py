@@ -16,18 +16,15 @@ from typing import Any
 from sqlite_utils import Database
 
 from bot.errors import StoreError
+from bot.models import iso_utc
 from bot.store.schema import migrations
 
 BUSY_TIMEOUT_MS = 15_000
 
 
 def iso(when: datetime | None) -> str | None:
-    """ISO 8601 text in UTC for a stored time."""
-    if when is None:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC).isoformat(timespec="seconds")
+    """ISO 8601 text in UTC for a stored time (None stays None)."""
+    return None if when is None else iso_utc(when)
 
 
 def from_iso(text: str | None) -> datetime | None:

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlite_utils import Database
 
 from bot.models import FeedState
 from bot.store.db import from_iso, insert_row, iso
+
+
+@dataclass(frozen=True, slots=True)
+class FeedHealth:
+    """A feed's record after a poll: what a feed-failing notice needs."""
+
+    id: int
+    name: str
+    url: str
+    consecutive_errors: int
+    failing_notified: bool
+    last_error: str | None
+    last_ok: str | None
 
 
 def load_feed_state(db: Database, name: str, configured_url: str) -> tuple[int, FeedState]:
@@ -41,8 +54,11 @@ def save_feed_state(
     status: int | None,
     entries: int,
     not_modified: bool,
-) -> dict[str, Any]:
-    """Store a feed's state after a poll; returns the updated row."""
+) -> FeedHealth:
+    """Store a feed's state after a poll; returns its health as stored.
+
+    The new ETag/Last-Modified in `state` are stored as given: a caller that must not trust them yet
+    (entries still to process) passes the old ones and stores the new with `save_validators` later."""
     row = db.table("feeds").get(feed_id)
     failed = state.last_error is not None and not state.retired
     update = {
@@ -64,4 +80,18 @@ def save_feed_state(
         update["last_ok"] = iso(now)
         update["failing_notified"] = 0
     db.table("feeds").update(feed_id, update)
-    return dict(db.table("feeds").get(feed_id))
+    row = db.table("feeds").get(feed_id)
+    return FeedHealth(
+        feed_id, row["name"], row["url"], row["consecutive_errors"] or 0, bool(row["failing_notified"]),
+        row["last_error"], row["last_ok"],
+    )  # fmt: skip
+
+
+def save_validators(db: Database, feed_id: int, etag: str | None, last_modified: str | None) -> None:
+    """Store the ETag and Last-Modified of a poll whose every entry was processed (crash safety)."""
+    db.execute("update feeds set etag = ?, last_modified = ? where id = ?", [etag, last_modified, feed_id])
+
+
+def mark_failing_notified(db: Database, feed_id: int) -> None:
+    """Record that the feed's feed-failing notice is queued (re-armed by the next success)."""
+    db.execute("update feeds set failing_notified = 1 where id = ?", [feed_id])

@@ -208,3 +208,13 @@ def m002_alert_deliveries(db: Database) -> None:
 def m003_alerts_created_index(db: Database) -> None:
     """`changes --since` reads alerts by creation time: index it."""
     db.table("alerts").create_index(["created"], if_not_exists=True)
+
+
+@migrations()
+def m004_glossary_names(db: Database) -> None:
+    """One word for one thing (docs/architecture.md): an incident's `incident_type` (not "event", which
+    names a figure's verb) and grouping `profile` (not "signature", which is the MinHash); a claim's
+    `side` (the column held the speaker's side under the name "actor")."""
+    db.execute("alter table incidents rename column event to incident_type")
+    db.execute("alter table incidents rename column signature to profile")
+    db.execute("alter table claims rename column actor to side")

@@ -1,0 +1,170 @@
+"""The composition root: builds the pipeline and the sink, holds the single-instance lock, and runs the
+flow once (`poll_once`, `ingest_entries`) or on a schedule (`run_forever`).
+
+`bot.cli` parses options and prints; everything it runs is here. Every failure a user can act on is a
+`BorderwatchError` (see `bot.errors`), which the CLI prints as one line.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from bot import __version__, store
+from bot.alerts.console import ConsoleSink
+from bot.alerts.outbox import Sink, deliver_pending
+from bot.config import Config, load_config
+from bot.cycle import CycleSummary, Pipeline, poll_feed_safely, process_entry, run_cycle
+from bot.errors import StoreError
+from bot.extract.knowledge import Knowledge, load_knowledge
+from bot.models import Entry
+from bot.net.client import Limits, make_client
+from bot.net.guard import make_guarded_client, parse_networks
+from bot.watch import compile_watch
+
+logger = logging.getLogger("borderwatch")
+
+
+def load_knowledge_of(cfg: Config) -> Knowledge:
+    """The gazetteer and actors: the shipped files, extended by the user's (`data:` in the config)."""
+    return load_knowledge(cfg.data_files("places"), cfg.data_files("actors"))
+
+
+def check_config(path: Path) -> tuple[Config, Knowledge]:
+    """Load a config and every data file it names, as `poll` would: any problem is a ConfigError."""
+    cfg = load_config(path)
+    return cfg, load_knowledge_of(cfg)
+
+
+def build_pipeline(cfg: Config, db: Database) -> Pipeline:
+    """A Pipeline for this config and store."""
+    net = cfg.network
+    return Pipeline(
+        cfg=cfg,
+        db=db,
+        http=make_client(net.timeout, net.user_agent),
+        page_http=make_guarded_client(
+            parse_networks(net.allow_private), net.timeout, net.user_agent or "borderwatch"
+        ),
+        watch=compile_watch(cfg.watch.keywords, cfg.watch.exclude),
+        knowledge=load_knowledge_of(cfg),
+        limits=Limits(
+            max_bytes=net.max_bytes, deadline=max(net.timeout * 2, 10.0), max_redirects=net.max_redirects
+        ),
+    )
+
+
+@contextmanager
+def open_pipeline(cfg: Config, db_path: Path) -> Iterator[Pipeline]:
+    """The store at `db_path` and a pipeline on it, closed afterwards."""
+    pipe = build_pipeline(cfg, store.open_db(db_path))
+    try:
+        yield pipe
+    finally:
+        pipe.close()
+
+
+def make_sink(cfg: Config, db: Database) -> Sink:
+    """Slack when SLACK_BOT_TOKEN or SLACK_WEBHOOK_URL is set, else the console."""
+    if os.environ.get("SLACK_BOT_TOKEN") or os.environ.get("SLACK_WEBHOOK_URL"):
+        from bot.alerts.slack import make_slack_sink  # slack_sdk loads only when Slack is used
+
+        return make_slack_sink(cfg, db)
+    return ConsoleSink()
+
+
+@contextmanager
+def single_instance(db_path: Path) -> Iterator[None]:
+    """Refuse a second poller on the same store (a lock file beside it, held while the block runs)."""
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = db_path.with_name(db_path.name + ".lock")
+    handle = open(lock_path, "a+")  # noqa: SIM115 - held for the life of the block
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise StoreError(f"another borderwatch run is already using {db_path} (lock {lock_path})") from None
+    try:
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def poll_once(cfg: Config, db_path: Path) -> CycleSummary:
+    """One cycle over every feed, then deliver pending alerts (`borderwatch poll --once`)."""
+    with single_instance(db_path), open_pipeline(cfg, db_path) as pipe:
+        sink = make_sink(cfg, pipe.db)
+        return run_cycle(pipe, deliver=lambda: deliver_pending(pipe.db, sink))
+
+
+def run_forever(cfg: Config, db_path: Path) -> None:
+    """Poll each feed on its own interval and deliver alerts, until SIGTERM or SIGINT."""
+    from bot.scheduler import build_scheduler, stop_on_signals  # apscheduler loads only for `run`
+
+    with single_instance(db_path), open_pipeline(cfg, db_path) as pipe:
+        sink = make_sink(cfg, pipe.db)
+
+        def poll_one(index: int) -> None:
+            summary = CycleSummary(feeds=1)
+            started = time.monotonic()
+            poll_feed_safely(pipe, index, datetime.now(UTC), summary)
+            if summary.polled or summary.errors:
+                summary.elapsed = time.monotonic() - started
+                logger.info("%s (%s)", summary.line(), cfg.feeds[index].name)
+
+        def deliver() -> None:
+            with pipe.lock:
+                try:
+                    deliver_pending(pipe.db, sink)
+                except Exception:
+                    logger.exception("delivery failed")
+                pipe.db.execute("pragma wal_checkpoint(passive)")
+
+        scheduler = build_scheduler(cfg, poll_one, deliver)
+        stop_on_signals(scheduler)
+        logger.info("borderwatch %s running: %d feeds, store %s", __version__, len(cfg.feeds), db_path)
+        scheduler.start()
+        deliver()
+        logger.info("borderwatch stopped")
+
+
+@dataclass(frozen=True, slots=True)
+class IngestSummary:
+    """What `ingest` did."""
+
+    files: int
+    stored: int
+    alerts: int
+    delivered: int
+
+
+def ingest_entries(
+    cfg: Config,
+    db_path: Path,
+    entries: Sequence[Entry],
+    deliver: bool = True,
+    advance: Callable[[], None] = lambda: None,
+) -> IngestSummary:
+    """Replay entries (read from article files, in published order) through the pipeline; `advance` is
+    called after each one (a progress bar)."""
+    stored = alerts = delivered = 0
+    with open_pipeline(cfg, db_path) as pipe:
+        for entry in entries:
+            now = entry.published or datetime.now(UTC)
+            outcome = process_entry(pipe, entry, now, text=entry.summary, keep_all=True)
+            stored += int(outcome.stored or outcome.new_version)
+            alerts += outcome.alerts
+            advance()
+        if deliver:
+            delivered = deliver_pending(pipe.db, make_sink(cfg, pipe.db))
+    return IngestSummary(len(entries), stored, alerts, delivered)

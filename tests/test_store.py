@@ -1,0 +1,33 @@
+"""The store's schema: migrations run in the order they are numbered, and an older store is upgraded."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from bot import store
+from bot.store import schema
+
+
+def test_migrations_run_in_the_order_they_are_numbered(tmp_path: Path) -> None:
+    db = store.open_db(tmp_path / "fresh.db")
+    applied = [row[0] for row in db.execute("select name from _sqlite_migrations order by id")]
+    assert applied == sorted(applied)
+    assert applied[:3] == ["m001_initial", "m002_alert_deliveries", "m003_alerts_created_index"]
+
+
+def test_a_store_from_before_the_glossary_keeps_its_incidents_under_the_new_names(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = Database(sqlite3.connect(path))
+    schema.migrations.apply(old, stop_before="m004_glossary_names")
+    old.table("incidents").insert({"id": 7, "title": "Clash at Torkham", "event": "clash", "signature": "{}"})
+    old.table("claims").insert({"id": 1, "incident_id": 7, "type": "position", "actor": "pakistan"})
+    old.conn.commit()
+    old.conn.close()
+
+    db = store.open_db(path)
+    incident = db.execute("select incident_type, profile from incidents where id = 7").fetchone()
+    assert incident == ("clash", "{}")
+    assert db.execute("select side from claims where id = 1").fetchone() == ("pakistan",)
