@@ -81,6 +81,26 @@ class AlertDraft:
 
 
 @dataclass(frozen=True, slots=True)
+class Alert:
+    """A stored alert (a row of the `alerts` outbox) as the sinks route and render it.
+
+    The store reads it (`store.pending_alerts`) and parses its JSON columns once: `evidence` keeps the
+    items that are objects, a missing or non-text field read as ""; `details` is {} unless the column
+    holds a JSON object. `created` is the time text as stored (the console prints it as it is);
+    `sending_since` is when an earlier run started sending it (None: not in flight).
+    """
+
+    id: int
+    kind: str
+    incident_id: int | None
+    summary: str
+    evidence: tuple[Evidence, ...]
+    details: dict[str, object]
+    created: str
+    sending_since: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StoredClaim:
     """A claim of one report as the incident keeps it: what is claimed, by whom, where it was read.
 

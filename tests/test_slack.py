@@ -30,7 +30,7 @@ from bot.alerts.slack import (
 )
 from bot.config import Config, parse_config
 from bot.errors import SlackSetupError
-from bot.models import AlertDraft, Evidence
+from bot.models import Alert, AlertDraft, Evidence
 from tests.slack_server import CHANNELS, TOKEN, SlackServer, text_fields
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -84,6 +84,19 @@ def add_alert(
 
 def alert_row(db, alert_id: int) -> dict[str, Any]:
     return dict(db["alerts"].get(alert_id))
+
+
+def stored_alert(db, alert_id: int) -> Alert:
+    """The alert as the outbox reads it from the store."""
+    return store.alert_from_row(alert_row(db, alert_id))
+
+
+def as_alert(**row: Any) -> Alert:
+    """An alert read through the store's converter from a row of `alerts` with these columns (the others
+    empty): the JSON columns go in as stored text, malformed or not."""
+    empty = {"id": 0, "kind": "", "incident_id": None, "summary": "", "evidence": None, "details": None,
+             "created": "", "sending_since": None}  # fmt: skip
+    return store.alert_from_row({**empty, **row})
 
 
 # --- threads -----------------------------------------------------------------------------------------
@@ -192,8 +205,8 @@ def test_sides_may_cite_their_evidence_by_url():
         {"label": "ISPR", "value": "asserts", "source": "Dawn", "evidence": "https://example.org/a"},
         {"label": "Kabul", "value": "denies", "source": "TOLOnews", "evidence": "https://example.org/b"},
     ]
-    alert = {"id": 1, "kind": "position_conflict", "summary": "Positions conflict", "evidence": json.dumps(evidence),
-             "details": json.dumps({"sides": sides})}  # fmt: skip
+    alert = as_alert(id=1, kind="position_conflict", summary="Positions conflict", evidence=json.dumps(evidence),
+                     details=json.dumps({"sides": sides}))  # fmt: skip
     texts = text_fields(render_alert(alert).blocks)
     assert texts[2].startswith("*ISPR: asserts* · 1 source\n> “ISPR confirms”\n_Dawn_")
     assert texts[3].startswith("*Kabul: denies* · 1 source\n> “Kabul denies”\n_TOLOnews_")
@@ -252,7 +265,7 @@ def test_huge_alert_is_cut_to_slacks_limits_and_still_sent(slack, db):
     ]
     add_alert(db, "figure_conflict", None, "A" * 50_000, evidence=evidence, details={"sides": sides})
 
-    message = render_alert(alert_row(db, 1))
+    message = render_alert(stored_alert(db, 1))
     assert len(message.blocks) <= MAX_BLOCKS
     assert all(len(t) <= SECTION_LIMIT for t in text_fields(message.blocks))
     assert len(message.text) <= SECTION_LIMIT and message.text.endswith("…")
@@ -268,9 +281,9 @@ def test_absent_details_and_evidence_are_tolerated():
         {"id": 3, "kind": "figure_conflict", "summary": "x", "evidence": "[{}, 5]",
          "details": json.dumps({"place": {"name": "Chaman"}, "sides": [{"evidence": [7, "a"]}, "junk"]})},
     ]:  # fmt: skip
-        message = render_alert(alert)
+        message = render_alert(as_alert(**alert))
         assert message.text and message.blocks
-    assert "Chaman" in render_alert(alert).text
+    assert "Chaman" in render_alert(as_alert(**alert)).text
 
 
 # --- routing -----------------------------------------------------------------------------------------
@@ -322,15 +335,15 @@ def test_routes_match_topics_and_places_case_insensitively():
                 {"channel": "#kurram", "places": ["kurram"], "kinds": ["status_change"]}],
     ).slack  # fmt: skip
     alert = {"kind": "new_incident", "summary": "New incident: Pakistan DEPORTS Afghans", "details": "{}"}
-    assert route_channels(slack, alert) == ("#refugees",)
+    assert route_channels(slack, as_alert(**alert)) == ("#refugees",)
     status = {
         "kind": "status_change",
         "summary": "Status changed",
         "details": json.dumps({"place": "Kurram"}),
     }
-    assert route_channels(slack, status) == ("#kurram",)
-    assert route_channels(slack, {**status, "kind": "figure_change"}) == ("#all",)
-    assert route_channels(slack, {"kind": "x", "summary": "y"}, {"incident_type": "refugees return"}) == (
+    assert route_channels(slack, as_alert(**status)) == ("#kurram",)
+    assert route_channels(slack, as_alert(**{**status, "kind": "figure_change"})) == ("#all",)
+    assert route_channels(slack, as_alert(kind="x", summary="y"), {"incident_type": "refugees return"}) == (
         "#refugees",
     )
 

@@ -13,12 +13,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlite_utils import Database
 
 from bot import store
 from bot.errors import DeliveryError
+from bot.models import Alert
 
 logger = logging.getLogger("borderwatch")
 
@@ -45,15 +46,15 @@ class Sink(Protocol):
     #: Seconds to hold an incident's later alerts after its last message, to send them as one (0: off).
     cooldown: float
 
-    def route(self, alert: dict[str, Any]) -> tuple[str, ...]:
+    def route(self, alert: Alert) -> tuple[str, ...]:
         """The channels this alert goes to (empty: nowhere)."""
         ...
 
-    def send(self, alerts: Sequence[dict[str, Any]], channel: str) -> Sent:
+    def send(self, alerts: Sequence[Alert], channel: str) -> Sent:
         """Deliver one message about `alerts` (one alert, or an incident's burst) to `channel`."""
         ...
 
-    def find_sent(self, alert: dict[str, Any], channel: str, since: datetime) -> Sent | None:
+    def find_sent(self, alert: Alert, channel: str, since: datetime) -> Sent | None:
         """The message already carrying `alert` in `channel`, posted after `since`, if any."""
         ...
 
@@ -65,14 +66,14 @@ def deliver_pending(db: Database, sink: Sink, now: datetime | None = None, limit
     if not alerts:
         return 0
     routes: dict[int, tuple[str, ...]] = {}
-    queues: dict[str, list[dict[str, Any]]] = {}
+    queues: dict[str, list[Alert]] = {}
     for alert in alerts:
-        routes[alert["id"]] = sink.route(alert)
-        for channel in routes[alert["id"]]:
+        routes[alert.id] = sink.route(alert)
+        for channel in routes[alert.id]:
             queues.setdefault(channel, []).append(alert)
     deliveries = store.load_deliveries(db, alerts, routes)
     for channel, queue in queues.items():
-        pending = [a for a in queue if not deliveries[(a["id"], channel)]["delivered"]]
+        pending = [a for a in queue if not deliveries[(a.id, channel)].delivered]
         try:
             _deliver_channel(db, sink, channel, pending, deliveries, now)
         except _StopAll:
@@ -88,39 +89,36 @@ def _deliver_channel(
     db: Database,
     sink: Sink,
     channel: str,
-    queue: list[dict[str, Any]],
-    deliveries: dict[tuple[int, str], dict[str, Any]],
+    queue: list[Alert],
+    deliveries: dict[tuple[int, str], store.Delivery],
     now: datetime,
 ) -> None:
     """Send one channel's pending alerts in order; stop at the first failure or backoff."""
     held: set[int] = set()  # incidents whose alerts wait for the cooldown
     done: set[int] = set()
 
-    def rows(alert_ids: list[int]) -> list[dict[str, Any]]:
+    def rows(alert_ids: list[int]) -> list[store.Delivery]:
         return [deliveries[(alert_id, channel)] for alert_id in alert_ids]
 
     for index, alert in enumerate(queue):
-        incident = alert["incident_id"]
-        if alert["id"] in done or (incident is not None and incident in held):
+        incident = alert.incident_id
+        if alert.id in done or (incident is not None and incident in held):
             continue
-        row = deliveries[(alert["id"], channel)]
-        next_attempt = store.from_iso(row["next_attempt"])
-        if next_attempt is not None and next_attempt > now:
+        row = deliveries[(alert.id, channel)]
+        if row.next_attempt is not None and row.next_attempt > now:
             return  # backing off; later alerts wait so that order is kept
-        if row["sending_since"]:
+        if row.sending_since is not None:
             try:
-                found = sink.find_sent(alert, channel, store.from_iso(row["sending_since"]) or now)
+                found = sink.find_sent(alert, channel, row.sending_since)
             except DeliveryError as exc:
                 _record_failure(db, sink, [row], exc, now, in_flight=True)
                 return
             if found is not None:
-                carried = {alert["id"], *found.alert_ids}
-                ids = [a["id"] for a in queue if a["id"] in carried and a["id"] not in done]
+                carried = {alert.id, *found.alert_ids}
+                ids = [a.id for a in queue if a.id in carried and a.id not in done]
                 store.record_sent(db, rows(ids), found.ts, now)
                 done.update(ids)
-                logger.info(
-                    "alert %s was already in %s (found after an interrupted send)", alert["id"], channel
-                )
+                logger.info("alert %s was already in %s (found after an interrupted send)", alert.id, channel)
                 continue
         batch = [alert]
         if sink.cooldown > 0 and incident is not None:
@@ -129,10 +127,8 @@ def _deliver_channel(
                 if (now - last).total_seconds() < sink.cooldown:
                     held.add(incident)
                     continue
-                batch += [
-                    a for a in queue[index + 1 :] if a["incident_id"] == incident and a["id"] not in done
-                ]
-        ids = [a["id"] for a in batch]
+                batch += [a for a in queue[index + 1 :] if a.incident_id == incident and a.id not in done]
+        ids = [a.id for a in batch]
         store.mark_in_flight(db, rows(ids), now)
         try:
             sent = sink.send(batch, channel)
@@ -144,13 +140,13 @@ def _deliver_channel(
 
 
 def _record_failure(
-    db: Database, sink: Sink, rows: list[dict[str, Any]], exc: DeliveryError, now: datetime, in_flight: bool
+    db: Database, sink: Sink, rows: list[store.Delivery], exc: DeliveryError, now: datetime, in_flight: bool
 ) -> None:
     """Record a failed try, schedule the next one, and log the error once (not once per cycle)."""
     message = str(exc)[:500]
-    alert_id, channel = rows[0]["alert_id"], rows[0]["channel"]
-    repeated = rows[0]["last_error"] == message
-    retry_at = [now + timedelta(seconds=_backoff(exc, row["attempts"] or 1)) for row in rows]
+    alert_id, channel = rows[0].alert_id, rows[0].channel
+    repeated = rows[0].last_error == message
+    retry_at = [now + timedelta(seconds=_backoff(exc, row.attempts or 1)) for row in rows]
     store.record_failure(db, rows, message, retry_at, in_flight)
     if repeated:
         logger.debug("alert %s still not delivered to %s (%s): %s", alert_id, channel, sink.name, message)
@@ -176,23 +172,21 @@ def _backoff(exc: DeliveryError, attempts: int) -> float:
     return float(min(BACKOFF_BASE * 2 ** max(attempts - 1, 0), BACKOFF_MAX))
 
 
-def _finish(
-    db: Database, alerts: list[dict[str, Any]], routes: dict[int, tuple[str, ...]], now: datetime
-) -> int:
+def _finish(db: Database, alerts: list[Alert], routes: dict[int, tuple[str, ...]], now: datetime) -> int:
     """Mark alerts delivered whose every channel has them; returns how many."""
     finished = 0
     for alert in alerts:
-        channels = routes[alert["id"]]
-        rows = store.load_alert_deliveries(db, alert["id"])
+        channels = routes[alert.id]
+        rows = store.load_alert_deliveries(db, alert.id)
         if not channels:
-            logger.info("alert %s matches no channel; not sent", alert["id"])
-            store.mark_delivered(db, alert["id"], now)
+            logger.info("alert %s matches no channel; not sent", alert.id)
+            store.mark_delivered(db, alert.id, now)
             finished += 1
             continue
-        if not all(rows.get(c) and rows[c]["delivered"] for c in channels):
+        if not all(c in rows and rows[c].delivered for c in channels):
             continue
-        times = [store.from_iso(rows[c]["delivered"]) or now for c in channels]
-        stamps = [rows[c]["ts"] for c in channels if rows[c]["ts"]]
-        store.mark_delivered(db, alert["id"], max(times), ", ".join(channels), ", ".join(stamps) or None)
+        times = [rows[c].delivered or now for c in channels]
+        stamps = [ts for c in channels if (ts := rows[c].ts)]
+        store.mark_delivered(db, alert.id, max(times), ", ".join(channels), ", ".join(stamps) or None)
         finished += 1
     return finished

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from bot.errors import StoreError
 from bot.store.alerts import (
+    alert_from_row,
     mark_delivered,
     pending_alerts,
     record_alert,
@@ -36,6 +37,7 @@ from bot.store.db import (
     transaction,
 )
 from bot.store.deliveries import (
+    Delivery,
     channel_id,
     first_alert_of_message,
     forget_thread,
@@ -70,10 +72,12 @@ from bot.store.schema import migrations
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
+    "Delivery",
     "FeedHealth",
     "StoreError",
     "StoredArticle",
     "add_article_version",
+    "alert_from_row",
     "article_incident",
     "candidate_profiles",
     "channel_id",

@@ -1,15 +1,20 @@
-"""The `alerts` table: the outbox of alerts waiting to be delivered."""
+"""The `alerts` table: the outbox of alerts waiting to be delivered.
+
+Rows become `Alert` values here (`alert_from_row`): the JSON columns are parsed once, tolerantly, so that
+no sink reads JSON.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlite_utils import Database
 
-from bot.models import AlertDraft
-from bot.store.db import insert_row, iso
+from bot.models import Alert, AlertDraft, Evidence
+from bot.store.db import from_iso, insert_row, iso
 
 
 def record_alert(db: Database, draft: AlertDraft, now: datetime) -> int | None:
@@ -32,9 +37,12 @@ def record_alert(db: Database, draft: AlertDraft, now: datetime) -> int | None:
     )
 
 
-def pending_alerts(db: Database, limit: int = 1000) -> list[dict[str, Any]]:
+def pending_alerts(db: Database, limit: int = 1000) -> list[Alert]:
     """Undelivered alerts, oldest first."""
-    return [dict(r) for r in db.table("alerts").rows_where("delivered is null", order_by="id", limit=limit)]
+    return [
+        alert_from_row(r)
+        for r in db.table("alerts").rows_where("delivered is null", order_by="id", limit=limit)
+    ]
 
 
 def mark_delivered(
@@ -45,3 +53,34 @@ def mark_delivered(
         alert_id,
         {"delivered": iso(now), "channel": channel, "ts": ts, "sending_since": None, "last_error": None},
     )
+
+
+def alert_from_row(row: Mapping[str, Any]) -> Alert:
+    """A row of `alerts` as an Alert. Malformed JSON is tolerated: evidence that is not a list is read as
+    none (items that are not objects are left out), details that are not an object as {}."""
+    evidence, details = _loads(row["evidence"]), _loads(row["details"])
+    items = evidence if isinstance(evidence, list) else []
+    return Alert(
+        id=int(row["id"]),
+        kind=str(row["kind"] or ""),
+        incident_id=row["incident_id"],
+        summary=str(row["summary"] or ""),
+        evidence=tuple(_evidence(item) for item in items if isinstance(item, dict)),
+        details=details if isinstance(details, dict) else {},
+        created=str(row["created"] or ""),
+        sending_since=from_iso(row["sending_since"]),
+    )
+
+
+def _loads(text: str | None) -> Any:
+    """A JSON column's value (None if it is empty or not JSON)."""
+    try:
+        return json.loads(text or "null")
+    except (TypeError, ValueError):
+        return None
+
+
+def _evidence(item: Mapping[str, Any]) -> Evidence:
+    """One stored evidence object; a field that is missing, or not text, is read as ""."""
+    values = (item.get(key) for key in ("url", "source", "published", "quote"))
+    return Evidence(*(value if isinstance(value, str) else "" for value in values))

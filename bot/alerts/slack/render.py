@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -10,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.incidents.kinds import kind_named
+from bot.models import Alert, Evidence
 
 #: Slack's limits: blocks per message, characters per section text; we keep the fallback text short.
 MAX_BLOCKS = 50
@@ -49,19 +49,19 @@ def _safe(value: Any, limit: int) -> str:
     return clip(escape(str(value)), limit)
 
 
-def _link(url: Any, label: str) -> str:
+def _link(url: str, label: str) -> str:
     """A link to an http(s) URL; anything else is shown as escaped text."""
-    if not isinstance(url, str) or not url:
+    if not url:
         return ""
     if not _URL.match(url):
         return _safe(url, 200)
     return f"<{escape(url)}|{label}>"
 
 
-def _when(published: Any) -> str:
+def _when(published: str) -> str:
     """A stored time as `2021-07-26 04:30 UTC`."""
     try:
-        when = datetime.fromisoformat(str(published))
+        when = datetime.fromisoformat(published)
     except ValueError:
         return _safe(published, 40) if published else "time unknown"
     when = when if when.tzinfo else when.replace(tzinfo=UTC)
@@ -84,35 +84,24 @@ def context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [_mrkdwn(text)]}
 
 
-def json_field(value: Any, empty: Any) -> Any:
-    """A stored JSON column as the type of `empty` (a dict or list), else `empty`."""
-    if isinstance(value, dict | list):
-        return value
-    try:
-        loaded = json.loads(value or "null")
-    except (TypeError, ValueError):
-        return empty
-    return loaded if isinstance(loaded, type(empty)) else empty
-
-
-def place_of(alert: Mapping[str, Any], incident: Mapping[str, Any] | None) -> str | None:
+def place_of(alert: Alert, incident: Mapping[str, Any] | None) -> str | None:
     """The place named by the alert's details, else the incident's."""
-    value = json_field(alert.get("details"), {}).get("place") or (incident or {}).get("place")
+    value = alert.details.get("place") or (incident or {}).get("place")
     if isinstance(value, dict):
         value = value.get("name")
     return str(value) if value else None
 
 
-def _evidence_line(item: Mapping[str, Any], quote_limit: int = QUOTE_LIMIT) -> str:
+def _evidence_line(item: Evidence, quote_limit: int = QUOTE_LIMIT) -> str:
     """`> quote` and `source · time · link` for one piece of evidence."""
-    source = _safe(item.get("source") or "unknown source", 100)
-    link = _link(item.get("url"), "article")
-    meta = " \u00b7 ".join(part for part in (f"_{source}_", _when(item.get("published")), link) if part)
-    quote = _safe(item.get("quote") or "", quote_limit)
+    source = _safe(item.source or "unknown source", 100)
+    link = _link(item.url, "article")
+    meta = " \u00b7 ".join(part for part in (f"_{source}_", _when(item.published), link) if part)
+    quote = _safe(item.quote, quote_limit)
     return (f"> \u201c{quote}\u201d\n" if quote else "") + meta
 
 
-def _side_evidence(side: Mapping[str, Any], evidence: list[Any]) -> list[int]:
+def _side_evidence(side: Mapping[str, Any], evidence: Sequence[Evidence]) -> list[int]:
     """Which evidence items a side cites: by index, or by URL (one or a list of either)."""
     refs = side.get("evidence")
     refs = refs if isinstance(refs, list) else [refs]
@@ -121,21 +110,19 @@ def _side_evidence(side: Mapping[str, Any], evidence: list[Any]) -> list[int]:
         if isinstance(ref, int) and not isinstance(ref, bool) and 0 <= ref < len(evidence):
             index: int | None = ref
         elif isinstance(ref, str) and ref:
-            index = next(
-                (i for i, e in enumerate(evidence) if isinstance(e, dict) and e.get("url") == ref), None
-            )
+            index = next((i for i, e in enumerate(evidence) if e.url == ref), None)
         else:
             index = None
-        if index is not None and isinstance(evidence[index], dict) and index not in found:
+        if index is not None and index not in found:
             found.append(index)
     return found
 
 
-def _sides_blocks(evidence: list[Any], sides: list[Any]) -> list[dict[str, Any]]:
+def _sides_blocks(evidence: Sequence[Evidence], sides: object) -> list[dict[str, Any]]:
     """One section per side (label, value, how many sources back it, its quotes), then unclaimed evidence."""
     blocks: list[dict[str, Any]] = []
     used: set[int] = set()
-    for side in sides:
+    for side in sides if isinstance(sides, list) else []:
         if not isinstance(side, dict):
             continue
         cited = _side_evidence(side, evidence)
@@ -144,9 +131,7 @@ def _sides_blocks(evidence: list[Any], sides: list[Any]) -> list[dict[str, Any]]
         if isinstance(count, list):
             count = len(count)
         if not isinstance(count, int) or isinstance(count, bool):
-            count = len({str(evidence[i].get("source")) for i in cited}) or (
-                1 if side.get("source") else None
-            )
+            count = len({evidence[i].source for i in cited}) or (1 if side.get("source") else None)
         backing = f" \u00b7 {count} source{'s' if count != 1 else ''}" if count is not None else ""
         head = f"*{_safe(side.get('label') or 'Side', 200)}: {_safe(side.get('value', '?'), 200)}*{backing}"
         lines = [head] + [_evidence_line(evidence[i]) for i in cited[:3]]
@@ -154,7 +139,7 @@ def _sides_blocks(evidence: list[Any], sides: list[Any]) -> list[dict[str, Any]]
             lines.append(f"_{_safe(side['source'], 100)}_")
         blocks.append(section("\n".join(lines)))
     for index, item in enumerate(evidence):
-        if index not in used and isinstance(item, dict):
+        if index not in used:
             blocks.append(section(_evidence_line(item)))
     return blocks
 
@@ -167,47 +152,46 @@ def _fit(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [*kept, context(f"\u2026 and {len(blocks) - len(kept)} more not shown")]
 
 
-def render_alert(alert: Mapping[str, Any], incident: Mapping[str, Any] | None = None) -> Message:
-    """The message for one alert row: headline, kind, place, then each side with its sources and quotes."""
-    kind = kind_named(str(alert.get("kind") or "alert"))
-    headline = _safe(alert.get("summary") or kind.label, 1000)
+def render_alert(alert: Alert, incident: Mapping[str, Any] | None = None) -> Message:
+    """The message for one alert: headline, kind, place, then each side with its sources and quotes."""
+    kind = kind_named(alert.kind or "alert")
+    headline = _safe(alert.summary or kind.label, 1000)
     place = place_of(alert, incident)
     facts = [f"{kind.icon} {kind.label}"]
-    if alert.get("incident_id"):
-        facts.append(f"incident #{alert['incident_id']}")
+    if alert.incident_id:
+        facts.append(f"incident #{alert.incident_id}")
     if place:
         facts.append(f":round_pushpin: {_safe(place, 200)}")
-    facts.append(f"alert #{alert.get('id', '?')}")
-    details = json_field(alert.get("details"), {})
+    facts.append(f"alert #{alert.id}")
     blocks = [section(f"*{headline}*"), context(" \u00b7 ".join(facts))]
-    blocks += _sides_blocks(json_field(alert.get("evidence"), []), json_field(details.get("sides"), []))
+    blocks += _sides_blocks(alert.evidence, alert.details.get("sides"))
     text = clip(headline + (f" \u2014 {_safe(place, 200)}" if place else ""), TEXT_LIMIT)
     return Message(text, _fit(blocks))
 
 
-def render_batch(alerts: Sequence[Mapping[str, Any]], incident: Mapping[str, Any] | None = None) -> Message:
+def render_batch(alerts: Sequence[Alert], incident: Mapping[str, Any] | None = None) -> Message:
     """One reply for a burst of an incident's alerts (the cooldown): what changed since the last message."""
     if len(alerts) == 1:
         return render_alert(alerts[0], incident)
     blocks = [section(f"*{len(alerts)} changes since the last alert*")]
     for alert in alerts:
-        kind = kind_named(str(alert.get("kind") or "alert"))
-        evidence = [e for e in json_field(alert.get("evidence"), []) if isinstance(e, dict)]
-        lines = [f"{kind.icon} *{_safe(alert.get('summary') or kind.label, 600)}*"]
+        kind = kind_named(alert.kind or "alert")
+        evidence = alert.evidence
+        lines = [f"{kind.icon} *{_safe(alert.summary or kind.label, 600)}*"]
         lines += [_evidence_line(item, 150) for item in evidence[:3]]
         if len(evidence) > 3:
             lines.append(f"_and {len(evidence) - 3} more sources_")
         blocks.append(section("\n".join(lines)))
-    summaries = "; ".join(_safe(a.get("summary") or "", 300) for a in alerts)
+    summaries = "; ".join(_safe(a.summary, 300) for a in alerts)
     return Message(clip(f"{len(alerts)} changes: {summaries}", TEXT_LIMIT), _fit(blocks))
 
 
 def render_parent(
-    first: Mapping[str, Any], incident: Mapping[str, Any] | None, alert_count: int, latest: str | None
+    first: Alert, incident: Mapping[str, Any] | None, alert_count: int, latest: str | None
 ) -> Message:
     """The thread's parent, edited to show the incident's current picture above its first alert."""
     incident = incident or {}
-    title = _safe(incident.get("title") or first.get("summary") or "incident", 500)
+    title = _safe(incident.get("title") or first.summary or "incident", 500)
     facts = []
     place = place_of(first, incident)
     if place:
@@ -219,11 +203,11 @@ def render_parent(
         facts.append(f"{articles} articles" + (f" from {sources} sources" if sources else ""))
     facts.append(f"{alert_count} alert{'s' if alert_count != 1 else ''}")
     head = [
-        section(f"*Incident #{first.get('incident_id', '?')}: {title}*"),
+        section(f"*Incident #{first.incident_id}: {title}*"),
         context(" \u00b7 ".join(facts)),
     ]
     if latest and alert_count > 1:
         head.append(section(f"Latest: {_safe(latest, 600)}"))
     blocks = [*head, {"type": "divider"}, *render_alert(first, incident).blocks]
-    text = clip(f"Incident #{first.get('incident_id', '?')}: {title} \u2014 {alert_count} alerts", TEXT_LIMIT)
+    text = clip(f"Incident #{first.incident_id}: {title} \u2014 {alert_count} alerts", TEXT_LIMIT)
     return Message(text, _fit(blocks))

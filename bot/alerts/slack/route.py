@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from fnmatch import fnmatchcase
 from typing import Any
 
-from bot.alerts.slack.render import json_field, place_of
+from bot.alerts.slack.render import place_of
 from bot.config import SlackConfig
+from bot.models import Alert
 from bot.watch import Watch, compile_watch
 
 
@@ -19,19 +20,19 @@ def _matcher(words: tuple[str, ...]) -> Watch:
 
 
 def route_channels(
-    slack: SlackConfig, alert: Mapping[str, Any], incident: Mapping[str, Any] | None = None
+    slack: SlackConfig, alert: Alert, incident: Mapping[str, Any] | None = None
 ) -> tuple[str, ...]:
     """Every channel whose route matches the alert (kind globs, place, topic words), else the default one."""
-    details = json_field(alert.get("details"), {})
+    details = alert.details
     place = place_of(alert, incident) or ""
     incident = incident or {}
     # Alerts stored before the names of m004 carry the incident type as `event`.
-    topic_text = [str(alert.get("summary") or ""), str(incident.get("title") or ""),
+    topic_text = [alert.summary, str(incident.get("title") or ""),
                   str(incident.get("incident_type") or ""),
                   str(details.get("incident_type") or details.get("event") or "")]  # fmt: skip
     channels: list[str] = []
     for route in slack.routes:
-        if route.kinds and not any(fnmatchcase(str(alert.get("kind")), k) for k in route.kinds):
+        if route.kinds and not any(fnmatchcase(alert.kind, k) for k in route.kinds):
             continue
         if route.places and not _matcher(route.places).matches(place):
             continue

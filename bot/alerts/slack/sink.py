@@ -32,6 +32,7 @@ from bot.alerts.slack.render import render_batch, render_parent
 from bot.alerts.slack.route import route_channels
 from bot.config import SlackConfig
 from bot.errors import DeliveryError
+from bot.models import Alert
 
 logger = logging.getLogger("borderwatch")
 
@@ -65,25 +66,24 @@ class SlackSink:
 
     # -- the Sink protocol
 
-    def route(self, alert: dict[str, Any]) -> tuple[str, ...]:
+    def route(self, alert: Alert) -> tuple[str, ...]:
         """The channels this alert's kind, place and topic route it to."""
-        return route_channels(self.slack, alert, self._incident(alert.get("incident_id")))
+        return route_channels(self.slack, alert, self._incident(alert.incident_id))
 
-    def send(self, alerts: Sequence[dict[str, Any]], channel: str) -> Sent:
+    def send(self, alerts: Sequence[Alert], channel: str) -> Sent:
         """Post one message about `alerts`: the incident's parent, or a reply in its thread."""
-        first = alerts[0]
-        incident_id = first.get("incident_id")
+        incident_id = alerts[0].incident_id
         incident = self._incident(incident_id)
         thread_ts = self._thread(incident_id, channel)
         message = render_batch(alerts, incident)
-        ids = [int(a["id"]) for a in alerts]
+        ids = [a.id for a in alerts]
         kwargs: dict[str, Any] = {
             "channel": channel, "text": message.text, "blocks": message.blocks, "unfurl_links": False,
             "unfurl_media": False, "metadata": metadata(ids),
         }  # fmt: skip
         if thread_ts:
             kwargs["thread_ts"] = thread_ts
-            kwargs["reply_broadcast"] = any(a.get("kind") in self.slack.broadcast_kinds for a in alerts)
+            kwargs["reply_broadcast"] = any(a.kind in self.slack.broadcast_kinds for a in alerts)
         try:
             response = self.post(channel, kwargs)
         except DeliveryError as exc:
@@ -101,16 +101,16 @@ class SlackSink:
         if incident_id is not None and not thread_ts:
             store.save_thread(self.db, incident_id, channel, ts)
         elif thread_ts and incident_id is not None:
-            self._update_parent(int(incident_id), channel, thread_ts, incident)
+            self._update_parent(incident_id, channel, thread_ts, incident)
         return Sent(ts)
 
-    def find_sent(self, alert: dict[str, Any], channel: str, since: datetime) -> Sent | None:
+    def find_sent(self, alert: Alert, channel: str, since: datetime) -> Sent | None:
         """The message carrying `alert` in `channel`: top level (history), else in its thread."""
         channel_id = self._channel_id(channel)
         oldest = f"{(since - LOOKUP_MARGIN).timestamp():.6f}"
-        incident_id = alert.get("incident_id")
+        incident_id = alert.incident_id
         thread_ts = self._thread(incident_id, channel)
-        alert_id = int(alert["id"])
+        alert_id = alert.id
         found = self._search(
             self.client.conversations_history, channel, alert_id, channel=channel_id, oldest=oldest
         )
@@ -180,17 +180,17 @@ class SlackSink:
         try:
             self.call(
                 self.client.chat_update, channel, channel=self._channel_id(channel), ts=parent_ts,
-                text=message.text, blocks=message.blocks, metadata=metadata([int(first["id"])]),
+                text=message.text, blocks=message.blocks, metadata=metadata([first.id]),
             )  # fmt: skip
         except DeliveryError as exc:
             logger.warning("parent message of incident %s in %s not updated: %s", incident_id, channel, exc)
 
     # -- the store
 
-    def _incident(self, incident_id: Any) -> dict[str, Any] | None:
+    def _incident(self, incident_id: int | None) -> dict[str, Any] | None:
         return None if incident_id is None else store.load_incident_row(self.db, incident_id)
 
-    def _thread(self, incident_id: Any, channel: str) -> str | None:
+    def _thread(self, incident_id: int | None, channel: str) -> str | None:
         return None if incident_id is None else store.thread_ts(self.db, incident_id, channel)
 
     def remember_channel(self, name: str, channel_id: Any) -> None:

@@ -16,6 +16,7 @@ from bot.alerts.slack.client import BLOCK_ERRORS, Redactor, retry_after
 from bot.alerts.slack.render import Message, clip, render_alert
 from bot.config import SlackConfig
 from bot.errors import DeliveryError
+from bot.models import Alert
 
 #: Webhook answers (HTTP status, body) that no retry fixes.
 WEBHOOK_PERMANENT = {
@@ -51,17 +52,17 @@ class WebhookSink:
         self.redact = Redactor([client.url, client.url.rstrip("/").rsplit("/", 1)[-1]])
         self._last_post: float | None = None
 
-    def route(self, alert: dict[str, Any]) -> tuple[str, ...]:
+    def route(self, alert: Alert) -> tuple[str, ...]:
         """A webhook has one channel, fixed when it was made."""
         return ("webhook",)
 
-    def send(self, alerts: Sequence[dict[str, Any]], channel: str) -> Sent:
+    def send(self, alerts: Sequence[Alert], channel: str) -> Sent:
         """Post the alerts, one message each."""
         for alert in alerts:
             self.send_message(render_alert(alert))
         return Sent()
 
-    def find_sent(self, alert: dict[str, Any], channel: str, since: datetime) -> Sent | None:
+    def find_sent(self, alert: Alert, channel: str, since: datetime) -> Sent | None:
         """A webhook's channel cannot be read: an interrupted send is sent again (at least once)."""
         return None
 
