@@ -23,13 +23,20 @@ GOAL_RATE = 300.0
 GOAL_GROWTH = 1.5
 #: Functions whose inclusive time makes up each stage (for the profile's stage breakdown).
 STAGES = {
-    "fingerprint (MinHash)": ("minhash_signature", "content_hash", "canonical_url"),
+    "fingerprint (MinHash)": ("entry_key", "fingerprint", "minhash_signature"),
     "near-duplicate lookup": ("find_near_duplicate",),
     "store article": ("insert_article", "find_article"),
     "extraction": ("extract_claims",),
-    "grouping": ("choose_incident", "_candidates"),
-    "comparison": ("detect_changes", "_load_claims"),
-    "store claims/incident/alerts": ("_store_claims", "_update_incident", "_open_incident", "_record"),
+    "grouping": ("choose_incident", "candidate_profiles"),
+    "comparison": ("detect_changes", "load_claims"),
+    "store claims/incident/alerts": (
+        "insert_claims",
+        "load_profile",
+        "grow_profile",
+        "save_incident",
+        "insert_incident",
+        "record_alert",
+    ),
     "commit": ("__exit__",),
 }
 

@@ -13,7 +13,7 @@ import hashlib
 import re
 import struct
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -192,14 +192,23 @@ class EntryKey:
     entry_hash: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Fingerprint:
-    """Every fingerprint of one article text, computed once: identity, exact and near-duplicate copies."""
+    """Every fingerprint of one article text: identity, exact copy (hash) and near copy (MinHash).
+
+    The MinHash is computed on first use and kept: only a text stored as a new article needs it (an
+    unchanged or edited article is known by its URL and text hash), and it is the costly part.
+    """
 
     canonical_url: str
     entry_hash: str
     text_hash: str
-    signature: bytes | None
+    body: str = field(repr=False)
+
+    @functools.cached_property
+    def signature(self) -> bytes | None:
+        """The MinHash of title and text (None for a tiny text)."""
+        return minhash_signature(self.body)
 
 
 def entry_key(entry: Entry) -> EntryKey:
@@ -208,6 +217,6 @@ def entry_key(entry: Entry) -> EntryKey:
 
 
 def fingerprint(key: EntryKey, title: str, text: str) -> Fingerprint:
-    """The fingerprint of an entry's article: its key, the hash and the MinHash of title and text."""
+    """The fingerprint of an entry's article: its key, and the hash (and, when asked, MinHash) of its text."""
     body = title + "\n" + text
-    return Fingerprint(key.canonical_url, key.entry_hash, content_hash(body), minhash_signature(body))
+    return Fingerprint(key.canonical_url, key.entry_hash, content_hash(body), body)
