@@ -195,6 +195,7 @@ def attach_report(db: Database, knowledge: Knowledge, report: Report, now: datet
         store.set_article_incident(db, report.article_id, None, False)
         return []
     gazetteer = knowledge.gazetteer
+    place = _place_row(knowledge, main_place(claims, gazetteer))
     drafts: list[AlertDraft] = []
     if incident_id is None:
         kin = sorted(joinable_types(claims.incident_type)) if claims.incident_type is not None else []
@@ -204,7 +205,6 @@ def attach_report(db: Database, knowledge: Knowledge, report: Report, now: datet
         if claims.incident_type is None:
             store.set_article_incident(db, report.article_id, None, True)
             return []
-        place = _place_row(knowledge, main_place(claims, gazetteer))
         incident_id = store.insert_incident(
             db, report.title, claims.incident_type, place, report.published, now
         )
@@ -216,7 +216,6 @@ def attach_report(db: Database, knowledge: Knowledge, report: Report, now: datet
     drafts += detect_changes(incident_id, existing, new, meta, lambda a, b: gazetteer.compatible(a, b))
     store.insert_claims(db, incident_id, report.article_id, report.version, new, now)
     profile = grow_profile(store.load_profile(db, incident_id), claims, gazetteer)
-    place = _place_row(knowledge, main_place(claims, gazetteer))
     store.save_incident(db, profile, report.published, now, place)
     return drafts
 
