@@ -36,7 +36,7 @@ from bench.measure import CACHE, ROOT
 from bot import store
 from bot.config import parse_config
 
-VERSION = 1
+VERSION = 2
 STORIES_PER_DAY = 40.0
 START = datetime(2010, 1, 1, tzinfo=UTC)
 TEMPLATE_ARTICLES = 600

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -22,7 +23,7 @@ from sqlite_utils import Database
 from bot import __version__, store
 from bot.alerts.console import ConsoleSink
 from bot.alerts.outbox import Sink, deliver_pending
-from bot.config import Config, load_config
+from bot.config import Config, load_config, parse_config
 from bot.cycle import CycleSummary, Pipeline, poll_feed_safely, process_entry, run_cycle
 from bot.errors import StoreError
 from bot.extract.knowledge import Knowledge, load_knowledge
@@ -36,6 +37,10 @@ logger = logging.getLogger("borderwatch")
 
 def load_knowledge_of(cfg: Config) -> Knowledge:
     """The gazetteer and actors: the shipped files, extended by the user's (`data:` in the config)."""
+    for path in cfg.unlisted_data_files():
+        logger.warning(
+            "%s is not read: list it under `data:` in %s to extend the shipped one", path, cfg.path
+        )
     return load_knowledge(cfg.data_files("places"), cfg.data_files("actors"))
 
 
@@ -128,7 +133,7 @@ def run_forever(cfg: Config, db_path: Path) -> None:
                     deliver_pending(pipe.db, sink)
                 except Exception:
                     logger.exception("delivery failed")
-                pipe.db.execute("pragma wal_checkpoint(passive)")
+                store.checkpoint(pipe.db)
 
         scheduler = build_scheduler(cfg, poll_one, deliver)
         stop_on_signals(scheduler)
@@ -168,3 +173,42 @@ def ingest_entries(
         if deliver:
             delivered = deliver_pending(pipe.db, make_sink(cfg, pipe.db))
     return IngestSummary(len(entries), stored, alerts, delivered)
+
+
+def run_demo(
+    config_path: Path,
+    db_path: Path | None,
+    delay: float,
+    say: Callable[[str], None],
+    headline: Callable[[str], None],
+) -> None:
+    """The demo: the bundled seed reports served on 127.0.0.1, one revealed per poll cycle, the alerts on
+    the console; the store is a temporary file unless `db_path` is given."""
+    from bot.demo import FeedServer, demo_items
+
+    items = demo_items()
+    with FeedServer(items) as server, tempfile.TemporaryDirectory() as tmp:
+        db_path = db_path or Path(tmp) / "demo.db"
+        cfg = parse_config(
+            {
+                "feeds": [{"name": "Loopback News", "url": server.feed_url, "interval": "1m"}],
+                "watch": {"keywords": ["Afghan*", "Taliban"]},
+                "network": {"allow_private": ["127.0.0.0/8"], "timeout": 10},
+            },
+            config_path,
+        )
+        say(f"demo: serving {len(items)} seed reports at {server.feed_url}; store {db_path}\n")
+        sink = ConsoleSink()
+        with open_pipeline(cfg, db_path) as pipe:
+            for shown, item in enumerate(items, start=1):
+                server.reveal(shown)
+                headline(f"--- poll {shown}: the feed now shows {item.entry.source}: {item.entry.title}")
+                summary = run_cycle(
+                    pipe, now=item.entry.published, deliver=lambda: deliver_pending(pipe.db, sink)
+                )
+                say(f"    ({summary.new} new article, {summary.alerts} alerts)\n")
+                time.sleep(delay)
+            summary = run_cycle(pipe, deliver=lambda: deliver_pending(pipe.db, sink))
+            headline(f"--- poll {len(items) + 1}: nothing new (not modified: {summary.not_modified})")
+            articles, alerts = store.count_articles_and_alerts(pipe.db)
+        say(f"\ndemo done: {articles} articles, {alerts} alerts.")

@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -20,11 +18,8 @@ from typing import Any, TypeVar
 import click
 
 from bot import __version__, app, query, store
-from bot.alerts.console import ConsoleSink
-from bot.alerts.outbox import deliver_pending
-from bot.config import DEFAULT_DB_PATH, Config, default_config_path, load_config, parse_config
+from bot.config import DEFAULT_DB_PATH, Config, default_config_path, load_config
 from bot.corpus import read_corpus
-from bot.cycle import run_cycle
 from bot.errors import BorderwatchError, DeliveryError, QueryError, QueryTimeoutError
 from bot.output import choose_format, emit_rows
 
@@ -236,39 +231,12 @@ def ingest(obj: Context, paths: tuple[Path, ...], no_deliver: bool) -> None:
 @pass_ctx
 def demo(obj: Context, delay: float) -> None:
     """Serve the bundled seed reports on 127.0.0.1 and poll them, one new report per cycle."""
-    from bot.demo import FeedServer, demo_items
+    db_path = None if obj.db_path == DEFAULT_DB_PATH else obj.db_path
+    app.run_demo(obj.config_path or default_config_path(), db_path, delay, say=click.echo, headline=_cyan)
 
-    items = demo_items()
-    with FeedServer(items) as server, tempfile.TemporaryDirectory() as tmp:
-        db_path = obj.db_path if obj.db_path != DEFAULT_DB_PATH else Path(tmp) / "demo.db"
-        cfg = parse_config(
-            {
-                "feeds": [{"name": "Loopback News", "url": server.feed_url, "interval": "1m"}],
-                "watch": {"keywords": ["Afghan*", "Taliban"]},
-                "network": {"allow_private": ["127.0.0.0/8"], "timeout": 10},
-            },
-            obj.config_path or default_config_path(),
-        )
-        click.echo(f"demo: serving {len(items)} seed reports at {server.feed_url}; store {db_path}\n")
-        sink = ConsoleSink()
-        with app.open_pipeline(cfg, db_path) as pipe:
-            for shown in range(1, len(items) + 1):
-                server.reveal(shown)
-                item = items[shown - 1]
-                click.secho(
-                    f"--- poll {shown}: the feed now shows {item.entry.source}: {item.entry.title}", fg="cyan"
-                )
-                summary = run_cycle(
-                    pipe, now=item.entry.published, deliver=lambda: deliver_pending(pipe.db, sink)
-                )
-                click.echo(f"    ({summary.new} new article, {summary.alerts} alerts)\n")
-                time.sleep(delay)
-            summary = run_cycle(pipe, deliver=lambda: deliver_pending(pipe.db, sink))
-            click.secho(
-                f"--- poll {len(items) + 1}: nothing new (not modified: {summary.not_modified})", fg="cyan"
-            )
-            counts = query.store_status(pipe.db)
-        click.echo(f"\ndemo done: {counts['articles']} articles, {counts['alerts']} alerts.")
+
+def _cyan(text: str) -> None:
+    click.secho(text, fg="cyan")
 
 
 # --- reading the store -------------------------------------------------------------------------------
@@ -367,7 +335,11 @@ def query_command(
 ) -> None:
     """Run SQL on the store, read-only (writes fail inside SQLite), with :named parameters."""
     with _reading(obj) as db:
-        _emit(query.execute(db, sql, dict(params), timeout), fmt)
+        try:
+            result = query.execute(db, sql, dict(params), timeout)
+        except QueryTimeoutError as exc:
+            raise QueryTimeoutError(f"{exc} (raise it with --timeout)") from None
+        _emit(result, fmt)
 
 
 @cli.command()

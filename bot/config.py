@@ -157,6 +157,15 @@ class Config(_Strict):
         base = self.path.parent if self.path is not None else Path.cwd()
         return [PACKAGE_DATA_DIR / f"{kind}.yaml", *(base / p for p in getattr(self.data, kind))]
 
+    def unlisted_data_files(self) -> list[Path]:
+        """`places.yaml` or `actors.yaml` beside the config but not named under `data:`: before 0.2 such a
+        file replaced the shipped one; now it is read only when listed, so say so."""
+        if self.path is None:
+            return []
+        listed = {p.resolve() for kind in ("places", "actors") for p in self.data_files(kind)}
+        beside = [self.path.parent / f"{kind}.yaml" for kind in ("places", "actors")]
+        return [p for p in beside if p.exists() and p.resolve() not in listed]
+
 
 def _key_path(loc: tuple[int | str, ...]) -> str:
     text = ""

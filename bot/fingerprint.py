@@ -74,7 +74,6 @@ DUPLICATE_THRESHOLD = 0.6
 _MIN_WORDS = 12
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-_SPACE = re.compile(r"\s+")
 
 
 def canonical_url(url: str) -> str:
@@ -118,10 +117,6 @@ def normalize_text(text: str) -> str:
 def content_hash(text: str) -> str:
     """SHA-256 of the normalised text: whitespace and punctuation-only edits keep the same hash."""
     return hashlib.sha256(normalize_text(text).encode("utf-8")).hexdigest()
-
-
-def _shingles(text: str) -> set[bytes]:
-    return _word_shingles(normalize_text(text).split())
 
 
 def _word_shingles(words: list[str]) -> set[bytes]:
@@ -177,11 +172,6 @@ def is_near_duplicate(signature_a: bytes | None, signature_b: bytes | None) -> b
     if signature_a is None or signature_b is None:
         return False
     return similarity(signature_a, signature_b) >= DUPLICATE_THRESHOLD
-
-
-def collapse_space(text: str) -> str:
-    """Text with runs of whitespace made single spaces."""
-    return _SPACE.sub(" ", text).strip()
 
 
 @dataclass(frozen=True, slots=True)

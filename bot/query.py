@@ -105,9 +105,7 @@ def execute(db: Database, sql: str, params: Params = (), timeout: float = DEFAUL
             rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
         except (sqlite3.Error, sqlite3.Warning) as exc:
             if deadline.expired:
-                raise QueryTimeoutError(
-                    f"query stopped after the {deadline.seconds:g}s time limit (raise it with --timeout)"
-                ) from None
+                raise QueryTimeoutError(f"query stopped after the {deadline.seconds:g}s time limit") from None
             raise QueryError(str(exc)) from None
     return QueryResult(columns, rows)
 

@@ -198,3 +198,11 @@ def test_a_user_data_file_extends_the_shipped_gazetteer(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     places = next(line for line in result.stdout.splitlines() if line.strip().startswith("places:"))
     assert "bot/data/places.yaml" in places and "my-places.yaml" in places
+
+
+def test_a_gazetteer_beside_the_config_but_not_listed_is_named_in_a_warning(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL)
+    (tmp_path / "places.yaml").write_text("places:\n  - {id: x, name: X}\n", encoding="utf-8")
+    result = run_cli("config", "check", str(path))
+    assert result.returncode == 0, result.stderr
+    assert f"{tmp_path / 'places.yaml'} is not read: list it under `data:` in {path}" in result.stderr

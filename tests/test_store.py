@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from sqlite_utils import Database
 
 from bot import store
 from bot.store import schema
+from tests.conftest import run_cli
 
 
 def test_migrations_run_in_the_order_they_are_numbered(tmp_path: Path) -> None:
@@ -31,3 +33,18 @@ def test_a_store_from_before_the_glossary_keeps_its_incidents_under_the_new_name
     incident = db.execute("select incident_type, profile from incidents where id = 7").fetchone()
     assert incident == ("clash", "{}")
     assert db.execute("select side from claims where id = 1").fetchone() == ("pakistan",)
+
+
+def test_read_commands_work_on_a_store_made_before_the_glossary(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = Database(sqlite3.connect(path))
+    schema.migrations.apply(old, stop_before="m004_glossary_names")
+    old.table("incidents").insert({"id": 3, "title": "Clash at Torkham", "event": "clash", "signature": "{}"})
+    old.conn.commit()
+    old.conn.close()
+
+    listed = run_cli("--db", str(path), "incidents", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [(i["id"], i["incident_type"]) for i in json.loads(listed.stdout)] == [(3, "clash")]
+    shown = run_cli("--db", str(path), "incident", "3", "--table")
+    assert shown.returncode == 0 and "type: clash" in shown.stdout, shown.stderr

@@ -57,7 +57,7 @@ def load_knowledge(place_files: Sequence[Path], actor_files: Sequence[Path]) -> 
     Loaded once per set of files and kept: a process builds its pipeline (and a test suite many
     pipelines) from the same few files, and the gazetteer's automaton is the slow part.
     """
-    return _load(tuple(Path(p).resolve() for p in place_files), tuple(Path(p).resolve() for p in actor_files))
+    return _load(tuple(map(Path, place_files)), tuple(map(Path, actor_files)))
 
 
 @functools.lru_cache(maxsize=8)

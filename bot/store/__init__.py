@@ -8,15 +8,14 @@ their tables. The names below are the store's public face: callers write `store.
 
 from __future__ import annotations
 
-from bot.errors import StoreError
 from bot.store.alerts import (
     alert_from_row,
+    count_articles_and_alerts,
     mark_delivered,
     pending_alerts,
     record_alert,
 )
 from bot.store.articles import (
-    StoredArticle,
     add_article_version,
     article_incident,
     find_article,
@@ -26,10 +25,8 @@ from bot.store.articles import (
     set_entry_hash,
 )
 from bot.store.db import (
-    BUSY_TIMEOUT_MS,
+    checkpoint,
     from_iso,
-    insert_many,
-    insert_row,
     iso,
     open_db,
     open_readonly,
@@ -53,7 +50,6 @@ from bot.store.deliveries import (
     thread_ts,
 )
 from bot.store.feeds import (
-    FeedHealth,
     load_feed_state,
     mark_failing_notified,
     save_feed_state,
@@ -68,19 +64,16 @@ from bot.store.incidents import (
     load_profile,
     save_incident,
 )
-from bot.store.schema import migrations
 
 __all__ = [
-    "BUSY_TIMEOUT_MS",
+    "count_articles_and_alerts",
     "Delivery",
-    "FeedHealth",
-    "StoreError",
-    "StoredArticle",
     "add_article_version",
     "alert_from_row",
     "article_incident",
     "candidate_profiles",
     "channel_id",
+    "checkpoint",
     "find_article",
     "find_near_duplicate",
     "first_alert_of_message",
@@ -89,8 +82,6 @@ __all__ = [
     "insert_article",
     "insert_claims",
     "insert_incident",
-    "insert_many",
-    "insert_row",
     "iso",
     "last_delivered",
     "load_alert_deliveries",
@@ -102,7 +93,6 @@ __all__ = [
     "mark_delivered",
     "mark_failing_notified",
     "mark_in_flight",
-    "migrations",
     "open_db",
     "open_readonly",
     "pending_alerts",

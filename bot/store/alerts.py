@@ -84,3 +84,9 @@ def _evidence(item: Mapping[str, Any]) -> Evidence:
     """One stored evidence object; a field that is missing, or not text, is read as ""."""
     values = (item.get(key) for key in ("url", "source", "published", "quote"))
     return Evidence(*(value if isinstance(value, str) else "" for value in values))
+
+
+def count_articles_and_alerts(db: Database) -> tuple[int, int]:
+    """How many articles and alerts the store holds."""
+    row = db.execute("select (select count(*) from articles), (select count(*) from alerts)").fetchone()
+    return int(row[0]), int(row[1])

@@ -62,11 +62,35 @@ def open_db(path: Path | str) -> Database:
     return db
 
 
+def _is_behind(path: Path) -> bool:
+    """True when the store at `path` lacks a migration this borderwatch knows."""
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000) as conn:
+            found = conn.execute(
+                "select count(*) from sqlite_master where type = 'table' and name = '_sqlite_migrations'"
+            ).fetchone()[0]
+            applied = (
+                {row[0] for row in conn.execute("select name from _sqlite_migrations")} if found else set()
+            )
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: not a usable SQLite database: {exc}") from None
+    return bool({m.name for m in migrations._migrations} - applied)
+
+
+def checkpoint(db: Database) -> None:
+    """Copy the write-ahead log into the database file where no reader needs it (keeps the log small)."""
+    db.execute("pragma wal_checkpoint(passive)")
+
+
 def open_readonly(path: Path | str) -> Database:
     """Open the store read-only at the SQLite level (`mode=ro`): writes fail whatever the SQL says."""
     path = Path(path)
     if not path.exists():
         raise StoreError(f"{path}: no such database (run `borderwatch poll --once` or `ingest` first)")
+    if _is_behind(path):
+        # A store made by an older borderwatch: read commands expect today's columns, so bring it up to
+        # date first (a short write), as the next poll would.
+        open_db(path).conn.close()
     conn = sqlite3.connect(
         f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
     )

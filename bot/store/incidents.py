@@ -101,36 +101,35 @@ def save_incident(
     """Store an incident's grown profile after a report joined: counts of reports and independent
     sources, latest status, last published, and its place if it had none (`place` is id, name, lat, lon)."""
     incident_id = profile.id
-    last_published, place_id = db.execute(
-        "select last_published, place_id from incidents where id = ?", [incident_id]
-    ).fetchone()
-    counts = db.execute(
-        "select count(*), count(distinct source) from articles where incident_id = ? and duplicate_of is null",
-        [incident_id],
-    ).fetchone()
-    status = db.execute(
-        "select measure || ': ' || value from claims where incident_id = ? and type = 'status' "
-        "order by low desc, id desc limit 1",
-        [incident_id],
-    ).fetchone()
-    update: dict[str, object] = {
-        "last_seen": iso(now),
-        "last_published": max(last_published or "", iso(published) or ""),
-        "articles": counts[0],
-        "sources": counts[1],
-        "status": status[0] if status else None,
-        "profile": json.dumps(
-            {
-                "places": sorted(profile.places),
-                "primary": sorted(profile.primary),
-                "words": list(profile.words_in_order),
-                "figures": [list(f) for f in profile.figures],
-            }
-        ),
-    }
-    if place_id is None and place is not None:
-        update.update(place_id=place[0], place=place[1], latitude=place[2], longitude=place[3])
-    db.table("incidents").update(incident_id, update)
+    stored_profile = json.dumps(
+        {
+            "places": sorted(profile.places),
+            "primary": sorted(profile.primary),
+            "words": list(profile.words_in_order),
+            "figures": [list(f) for f in profile.figures],
+        }
+    )
+    place_id, name, lat, lon = place if place else (None, None, None, None)
+    # One statement, no read of the row first: the counts and the latest status come from subqueries,
+    # the place is set only where the incident has none.
+    db.execute(
+        """update incidents set
+             last_seen = ?,
+             last_published = max(coalesce(last_published, ''), ?),
+             articles = (select count(*) from articles a where a.incident_id = incidents.id
+                         and a.duplicate_of is null),
+             sources = (select count(distinct source) from articles a where a.incident_id = incidents.id
+                        and a.duplicate_of is null),
+             status = (select measure || ': ' || value from claims c where c.incident_id = incidents.id
+                       and c.type = 'status' order by c.low desc, c.id desc limit 1),
+             profile = ?,
+             place = case when place_id is null then ? else place end,
+             latitude = case when place_id is null then ? else latitude end,
+             longitude = case when place_id is null then ? else longitude end,
+             place_id = coalesce(place_id, ?)
+           where id = ?""",
+        [iso(now), iso(published), stored_profile, name, lat, lon, place_id, incident_id],
+    )
     insert_many(
         db,
         "incident_keys",

@@ -11,36 +11,21 @@ are the two sinks, and `setup` chooses one from the environment.
 from __future__ import annotations
 
 from bot.alerts.slack.client import make_web_client
-from bot.alerts.slack.render import (
-    MAX_BLOCKS,
-    SECTION_LIMIT,
-    Message,
-    escape,
-    render_alert,
-    render_batch,
-    render_parent,
-)
+from bot.alerts.slack.render import MAX_BLOCKS, SECTION_LIMIT, render_alert
 from bot.alerts.slack.route import route_channels
-from bot.alerts.slack.setup import SCOPES, SlackCheck, check_slack, make_slack_sink
+from bot.alerts.slack.setup import SCOPES, check_slack, make_slack_sink
 from bot.alerts.slack.sink import SlackSink
 from bot.alerts.slack.webhook import WebhookSink
-from bot.errors import SlackSetupError
 
 __all__ = [
     "MAX_BLOCKS",
     "SCOPES",
     "SECTION_LIMIT",
-    "Message",
-    "SlackCheck",
-    "SlackSetupError",
     "SlackSink",
     "WebhookSink",
     "check_slack",
-    "escape",
     "make_slack_sink",
     "make_web_client",
     "render_alert",
-    "render_batch",
-    "render_parent",
     "route_channels",
 ]
