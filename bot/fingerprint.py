@@ -15,56 +15,24 @@ import struct
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 from courlan import normalize_url
+from courlan.clean import TRACKERS_RE
 
 from bot.models import Entry
 
-#: Query parameters that only track the reader; dropped from the canonical URL.
-TRACKING_PARAMS = frozenset(
-    {
-        "fbclid",
-        "gclid",
-        "dclid",
-        "msclkid",
-        "yclid",
-        "igshid",
-        "mc_cid",
-        "mc_eid",
-        "_ga",
-        "ref",
-        "ref_src",
-        "ref_url",
-        "cmpid",
-        "ito",
-        "traffic_source",
-        "at_medium",
-        "at_campaign",
-        "at_custom1",
-        "at_custom2",
-        "at_custom3",
-        "at_custom4",
-        "ocid",
-        "ncid",
-        "sr_share",
-        "share",
-        "cid",
-        "amp",
-        "outputtype",
-        "output",
-        "rss",
-        "feed",
-        "from",
-        "src",
-        "s_cid",
-        "spm",
-        "smid",
-        "partner",
-    }
-)
-_TRACKING_PREFIXES = ("utm_", "at_", "pk_", "mtm_", "hsa_", "oly_")
+#: Trackers of news sites that courlan's list lacks: BBC (`ito`, `at_*`), MSN (`ocid`, `ncid`), the New
+#: York Times (`smid`), Adobe campaigns (`cmpid`), Alibaba (`spm`), Reddit (`sr_share`), HubSpot (`hsa_*`).
+_MORE_TRACKERS = frozenset({"ito", "ocid", "ncid", "smid", "cmpid", "spm", "sr_share"})
+_MORE_TRACKER_PREFIXES = ("at_", "hsa_")
+#: Whole parameter names that courlan's pattern counts as trackers (it looks for `cid`, `eid` and `uid`
+#: inside names such as `s_cid` or `mc_eid`) but that many CMSs use alone as the story's id:
+#: `story.php?cid=101` and `story.php?cid=202` are two stories (issue 11).
+_STORY_ID_PARAMS = frozenset({"cid", "eid", "uid"})
+#: The fragment that addresses a feed item without a link of its own: `FEED_URL#item=ID` (issue 11).
+_ITEM_FRAGMENT = "item="
 
 NUM_PERM = 64
 BANDS = 16
@@ -79,15 +47,31 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 def canonical_url(url: str) -> str:
     """The URL that identifies a page: lowercase scheme/host, no www/amp, no tracking, no fragment.
 
+    Only query parameters known to track the reader are dropped (courlan's list, read as whole words);
+    every other parameter may name the story and is kept (issue 11).
+
     >>> canonical_url("HTTPS://WWW.Example.org/a/amp/?utm_source=x&id=3#top")
     'https://example.org/a?id=3'
+    >>> canonical_url("http://example.org/story.php?cid=101&fbclid=x")
+    'http://example.org/story.php?cid=101'
     """
     url = url.strip()
     try:
-        url = normalize_url(url, strict=False)
+        return _canonical(url)
+    except ValueError:
+        # No valid URL (a bad port, a broken IPv6 literal): the link as written still identifies its entry.
+        return url
+
+
+def _canonical(url: str) -> str:
+    parts = urlsplit(url)
+    try:
+        # courlan normalises scheme, host (punycode), default port and path; the query is read below,
+        # not by courlan, whose cleaning also drops story ids such as `cid`.
+        bare = urlsplit(normalize_url(urlunsplit(parts._replace(query="", fragment="")), strict=False))
+        parts = bare._replace(query=parts.query, fragment=parts.fragment)
     except (ValueError, AttributeError):
         pass
-    parts = urlsplit(url)
     host = (parts.hostname or "").lower().rstrip(".")
     for prefix in ("www.", "amp.", "m."):
         if host.startswith(prefix) and host.count(".") >= 2:
@@ -102,10 +86,49 @@ def canonical_url(url: str) -> str:
     query = [
         (key, value)
         for key, value in parse_qsl(parts.query, keep_blank_values=True)
-        if key.lower() not in TRACKING_PARAMS and not key.lower().startswith(_TRACKING_PREFIXES)
+        if not is_tracking_param(key) and not _is_amp_marker(key, value)
     ]
     query.sort()
-    return urlunsplit(((parts.scheme or "http").lower(), host, path, urlencode(query), ""))
+    # Any other fragment is a place within the page; an item fragment is the identity of a linkless entry.
+    fragment = parts.fragment if parts.fragment.startswith(_ITEM_FRAGMENT) else ""
+    return urlunsplit(((parts.scheme or "http").lower(), host, path, urlencode(query), fragment))
+
+
+def is_tracking_param(name: str) -> bool:
+    """True when a query parameter only tracks the reader (courlan's tracker list, plus a few news sites').
+
+    courlan's pattern finds its words anywhere in a name (`ga` in `gallery`, `ref` in `refresh`);
+    a word counts here only when the name ends with it (or with it and `id`, or it is followed by a
+    non-letter), so `gallery=3` and `refresh=1` stay, `utm_source` and `refid` go.
+
+    >>> [is_tracking_param(n) for n in ("utm_source", "fbclid", "ref", "s_cid", "cid", "id", "gallery", "src")]
+    [True, True, True, True, False, False, False, False]
+    """
+    name = name.lower()
+    if name in _STORY_ID_PARAMS:
+        return False
+    if name in _MORE_TRACKERS or name.startswith(_MORE_TRACKER_PREFIXES):
+        return True
+    for match in TRACKERS_RE.finditer(name):
+        rest = name[match.end() :]
+        if match.group().endswith("_") or rest in ("", "id") or not rest[0].isalpha():
+            return True
+    return False
+
+
+def _is_amp_marker(key: str, value: str) -> bool:
+    """`?amp`, `?amp=1` or `?outputType=amp`: the AMP rendering of the page, like a path ending in /amp."""
+    return (key.lower() == "amp" and value.lower() in ("", "1", "true")) or value.lower() == "amp"
+
+
+def item_address(feed_url: str, item_id: str) -> str:
+    """The address of a feed item that has no link: the feed's URL with the item's id as fragment."""
+    return f"{feed_url.split('#', 1)[0]}#{_ITEM_FRAGMENT}{quote(item_id, safe='')}"
+
+
+def is_item_address(url: str) -> bool:
+    """True for an address made by `item_address` (there is no page to fetch at it)."""
+    return urlsplit(url).fragment.startswith(_ITEM_FRAGMENT)
 
 
 def normalize_text(text: str) -> str:

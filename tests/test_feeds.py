@@ -224,3 +224,40 @@ def test_limits_parse_seconds_is_passed_down(server: LoopbackServer, http: httpx
     server.routes["/feed.xml"] = reply(body)
     result = fetch(http, FeedState(server.url("/feed.xml")), limits=Limits(parse_seconds=0.05))
     assert result.error == "feed took longer than 0.05s to parse"
+
+
+def test_feed_html_is_read_by_an_html_parser() -> None:
+    """Issue 11: comments, scripts, styles and attribute values never reach the entry's text."""
+    description = (
+        "<!-- desk: crossing > closed --><p>Torkham <b>reopened</b> &amp; traders crossed.</p>"
+        '<img alt="crossing > closed" src="/x.jpg"><script>var a = "b > c";</script>'
+        "<style>p > a {color: red}</style><ul><li>one</li><li>two</li></ul>Trade &lt; 10 trucks<br>end"
+    )
+    body = rss(rss_item("Torkham", "http://example.org/1", description))
+    entries, _ = parse_entries(body, {}, "T", "http://example.org/feed.xml")
+    assert entries[0].summary == "Torkham reopened & traders crossed.\none\ntwo\nTrade < 10 trucks\nend"
+
+
+def test_deeply_nested_broken_markup_keeps_its_text() -> None:
+    """Unclosed inline tags nest past libxml2's default limit of 256 levels; the text after them stays."""
+    description = "<p>Torkham reopened.</p>" + "<font>x" * 600 + "<p>Traders crossed.</p>"
+    entries, _ = parse_entries(rss(rss_item("Torkham", "http://example.org/1", description)), {}, "T", "u")
+    assert entries[0].summary.startswith("Torkham reopened.\nx") and entries[0].summary.endswith(
+        "\nTraders crossed."
+    )
+
+
+def test_entries_without_a_link_are_addressed_within_the_feed() -> None:
+    """Issue 11: kept, by GUID, else by content; an item with nothing in it is still no entry."""
+    items = (
+        "<item><title>Zyzzyva one</title><guid isPermaLink='false'>cms-1</guid><description>a</description></item>"
+        "<item><title>Zyzzyva two</title><description>b</description></item>"
+        "<item><description></description></item>"
+    )
+    feed = "http://example.org/feed.xml"
+    entries, _ = parse_entries(rss(items), {}, "T", feed)
+    again, _ = parse_entries(rss(items), {}, "T", feed)
+    assert [e.link for e in entries] == [e.link for e in again]
+    assert [e.link.split("#")[0] for e in entries] == [feed, feed]
+    assert entries[0].link == feed + "#item=cms-1" and entries[0].guid == "cms-1"
+    assert entries[1].link.startswith(feed + "#item=sha256-") and entries[1].guid is None

@@ -74,3 +74,68 @@ def test_syndicated_copy_with_a_few_words_changed_is_a_near_duplicate() -> None:
 def test_tiny_texts_get_no_signature() -> None:
     assert minhash_signature("Afghan soldiers cross") is None
     assert not is_near_duplicate(None, minhash_signature(seed_items()[0].body))
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "cid=101",
+        "id=7",
+        "from=rss",
+        "src=11",
+        "page=2",
+        "output=1",
+        "feed=1",
+        "rss=1",
+        "share=1",
+        "uid=5",
+        "gallery=3",
+        "refresh=1",
+        "storyid=9",
+        "p=2",
+    ],  # fmt: skip
+)
+def test_parameters_that_may_name_the_story_are_kept(query: str) -> None:
+    """Issue 11: only known trackers are dropped; `story.php?cid=101` and `?cid=202` stay two stories."""
+    assert canonical_url(f"https://example.org/story.php?{query}&utm_source=x") == (
+        f"https://example.org/story.php?{query}"
+    )
+
+
+@pytest.mark.parametrize(
+    "tracker",
+    [
+        "utm_campaign=x",
+        "ref=rss",
+        "s_cid=abc",
+        "mc_eid=1",
+        "at_medium=soc",
+        "ocid=msn",
+        "ito=bbc",
+        "smid=tw",
+        "_ga=1.2",
+        "igshid=x",
+        "yclid=1",
+        "campaignid=4",
+        "traffic_source=rss",
+        "amp=1",
+    ],  # fmt: skip
+)
+def test_known_trackers_are_dropped(tracker: str) -> None:
+    assert canonical_url(f"https://example.org/story.php?cid=7&{tracker}") == (
+        "https://example.org/story.php?cid=7"
+    )
+
+
+def test_an_item_address_keeps_its_fragment_and_an_anchor_does_not() -> None:
+    from bot.fingerprint import is_item_address, item_address
+
+    address = item_address("http://example.org/feed.xml", "cms 4411")
+    assert address == "http://example.org/feed.xml#item=cms%204411" and is_item_address(address)
+    assert canonical_url(address) == address
+    assert canonical_url(item_address("http://example.org/feed.xml", "cms 4412")) != canonical_url(address)
+    assert canonical_url("http://example.org/feed.xml#top") == "http://example.org/feed.xml"
+
+
+def test_a_link_that_is_no_valid_url_identifies_itself() -> None:
+    assert canonical_url(" http://example.org:port/a ") == "http://example.org:port/a"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import html
 import io
 import re
 import threading
@@ -14,8 +13,11 @@ from typing import Any
 from urllib.parse import urljoin
 
 import feedparser
+import lxml.html
+from lxml import etree
 
 from bot.errors import FetchError
+from bot.fingerprint import content_hash, item_address
 from bot.models import Entry
 from bot.net.client import DEFAULT_LIMITS
 from bot.net.decode import correct_charset_header, correct_xml_encoding
@@ -29,8 +31,14 @@ _DECLARATION = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 # Inside a declaration: quoted strings and comments are skipped whole, so a `>` or `]` in them ends nothing.
 _DECLARATION_TOKEN = re.compile(rb"\"[^\"]*\"|'[^']*'|<!--.*?-->|[\[\]<>]", re.DOTALL)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-_TAG = re.compile(r"<[^>]+>")
-_SCRIPT = re.compile(r"(?is)<(script|style|noscript|template)\b.*?(</\1\s*>|$)")
+# Characters libxml2 refuses (controls, lone surrogates, non-characters): replaced by a blank before parsing.
+_NOT_XML_CHARACTER = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+_DROPPED_TAGS = ("script", "style", "noscript", "template")
+#: Elements that stand on lines of their own (the old text kept `<br>`, `</p>`, `</div>`, `</li>`, `</hN>`).
+_BLOCK_TAGS = ("br", "p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "blockquote", "pre",
+               "ul", "ol", "dl", "dt", "dd", "table", "section", "article", "header", "footer", "figure",
+               "figcaption", "aside", "nav", "hr")  # fmt: skip
+_PARSERS = threading.local()
 
 
 def parse_entries(
@@ -60,15 +68,17 @@ def parse_entries(
         raise FetchError("not a feed: no RSS or Atom document")
     entries = []
     for item in parsed.entries:
-        link = item.get("link") or ""
-        if not link:
-            continue
+        guid = str(item.get("id") or "")[:MAX_LINK] or None
+        title = _html_to_text(item.get("title", ""))[:MAX_TITLE]
+        summary = _html_to_text(_entry_text(item))[:MAX_TEXT]
+        if not (item.get("link") or guid or title or summary):
+            continue  # no link, no GUID, no text: nothing to store (what a junk document parses into)
         entries.append(
             Entry(
-                link=urljoin(feed_url, link)[:MAX_LINK],
-                guid=(str(item.get("id") or "")[:MAX_LINK] or None),
-                title=_html_to_text(item.get("title", ""))[:MAX_TITLE],
-                summary=_html_to_text(_entry_text(item))[:MAX_TEXT],
+                link=_entry_link(item, feed_url, guid, title, summary),
+                guid=guid,
+                title=title,
+                summary=summary,
                 published=_when(item),
                 source=_item_source(item) or source,
                 feed_url=feed_url,
@@ -211,6 +221,19 @@ def _distinct(entries: list[Entry]) -> list[Entry]:
     return result
 
 
+def _entry_link(item: Any, feed_url: str, guid: str | None, title: str, summary: str) -> str:
+    """The item's link, made absolute; for an item without one, its address within the feed.
+
+    Such items used to be dropped unseen (issue 11). The address is the feed's URL with the GUID as
+    fragment (GUIDs are only trusted within their feed), or, without a GUID either, the hash of the
+    item's title and text: the same item is then the same article on every poll.
+    """
+    link = str(item.get("link") or "")
+    if link:
+        return urljoin(feed_url, link)[:MAX_LINK]
+    return item_address(feed_url, guid or "sha256-" + content_hash(title + "\n" + summary))
+
+
 def _item_source(item: Any) -> str | None:
     """The outlet an aggregator's item names in its <source> element."""
     origin = item.get("source")
@@ -219,10 +242,38 @@ def _item_source(item: Any) -> str | None:
 
 
 def _html_to_text(value: str) -> str:
-    """Feed HTML reduced to text, paragraphs kept as lines."""
+    """Feed HTML reduced to text by an HTML parser, paragraphs kept as lines.
+
+    Comments, processing instructions, scripts and styles go whole, and attribute values are never text:
+    a regular expression left `closed" src=...` of `<img alt="crossing > closed" src=...>` in the article,
+    where keyword matching and claims read it (issue 11).
+    """
     if "<" not in value and "&" not in value:
         return value.strip()
-    value = _SCRIPT.sub(" ", value)
-    value = re.sub(r"(?i)<\s*(br|/p|/div|/li|/h\d)\s*/?>", "\n", value)
-    text = html.unescape(_TAG.sub("", value))
+    # Bytes with the encoding named: an XML declaration in the text then neither fails nor misleads.
+    data = _NOT_XML_CHARACTER.sub(" ", value).encode("utf-8")
+    try:
+        root = lxml.html.document_fromstring(data, parser=_html_parser())
+    except (etree.ParserError, ValueError):  # nothing but blanks and markup
+        return ""
+    for node in list(root.iter(*_DROPPED_TAGS)):
+        node.drop_tree()
+    for node in root.iter(*_BLOCK_TAGS):
+        node.tail = "\n" + (node.tail or "")
+        if node.tag != "br":
+            node.text = "\n" + (node.text or "")
+    text = root.text_content()
     return "\n".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _html_parser() -> lxml.html.HTMLParser:
+    """This thread's HTML parser (an lxml parser must not be shared by threads that parse at once)."""
+    parser: lxml.html.HTMLParser | None = getattr(_PARSERS, "html", None)
+    if parser is None:
+        # huge_tree: libxml2 otherwise stops at 256 levels of nesting and drops the rest of the text, and
+        # broken CMS markup (unclosed <font> or <b>) nests that deep; the input is bounded by max_bytes.
+        parser = lxml.html.HTMLParser(
+            encoding="utf-8", remove_comments=True, remove_pis=True, no_network=True, huge_tree=True
+        )
+        _PARSERS.html = parser
+    return parser

@@ -218,3 +218,16 @@ def m004_glossary_names(db: Database) -> None:
     db.execute("alter table incidents rename column event to incident_type")
     db.execute("alter table incidents rename column signature to profile")
     db.execute("alter table claims rename column actor to side")
+
+
+@migrations()
+def m005_article_entries(db: Database) -> None:
+    """The hash of each feed's item per article (issue 11): one article carried by two feeds with two
+    summaries is an edit only when one feed's own item changes, not each time the other feed is read."""
+    db.table("article_entries").create(
+        {"article_id": int, "feed_id": int, "entry_hash": str}, pk=("article_id", "feed_id")
+    )
+    db.execute(
+        """insert into article_entries (article_id, feed_id, entry_hash)
+           select id, feed_id, entry_hash from articles where feed_id is not null and entry_hash is not null"""
+    )
