@@ -25,7 +25,7 @@ from bot.alerts.console import ConsoleSink
 from bot.alerts.outbox import Sink, deliver_pending
 from bot.config import Config, load_config, parse_config
 from bot.cycle import CycleSummary, Pipeline, poll_feed_safely, process_entry, run_cycle
-from bot.errors import StoreError
+from bot.errors import StoreAccessError, StoreError
 from bot.extract.knowledge import Knowledge, load_knowledge
 from bot.models import Entry
 from bot.net.client import Limits, make_client
@@ -89,10 +89,31 @@ def make_sink(cfg: Config, db: Database) -> Sink:
 
 @contextmanager
 def single_instance(db_path: Path) -> Iterator[None]:
-    """Refuse a second poller on the same store (a lock file beside it, held while the block runs)."""
-    db_path.parent.mkdir(parents=True, exist_ok=True)
+    """Refuse a second poller on the same store (a lock file beside it, held while the block runs).
+
+    A lock file that cannot be made (a directory in its place, a folder this user cannot write) is a
+    StoreAccessError that names it and says what to do (issue 11).
+    """
     lock_path = db_path.with_name(db_path.name + ".lock")
-    handle = open(lock_path, "a+")  # noqa: SIM115 - held for the life of the block
+    try:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreAccessError(
+            f"{db_path.parent}: cannot create the store's folder ({exc.strerror}): create it, or pass --db "
+            "a path in a writable folder"
+        ) from None
+    try:
+        handle = open(lock_path, "a+")  # noqa: SIM115 - held for the life of the block
+    except IsADirectoryError:
+        raise StoreAccessError(
+            f"{lock_path}: is a directory, not the lock file of {db_path.name}: move it aside "
+            "(borderwatch makes the lock file itself)"
+        ) from None
+    except OSError as exc:
+        raise StoreAccessError(
+            f"{lock_path}: cannot create or open the lock file ({exc.strerror}): make {lock_path.parent} "
+            "and the files in it writable for this user, or pass --db a path in a writable folder"
+        ) from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -109,12 +130,31 @@ def poll_once(cfg: Config, db_path: Path) -> CycleSummary:
     """One cycle over every feed, then deliver pending alerts (`borderwatch poll --once`)."""
     with single_instance(db_path), open_pipeline(cfg, db_path) as pipe:
         sink = make_sink(cfg, pipe.db)
-        return run_cycle(pipe, deliver=lambda: deliver_pending(pipe.db, sink))
+        summary = run_cycle(pipe, deliver=lambda: deliver_pending(pipe.db, sink))
+        _log_backlog(pipe.db)
+        return summary
+
+
+def _log_backlog(db: Database) -> None:
+    """Say what is left undelivered and when it is tried next: an error is logged once, not at every poll,
+    so a cron `poll --once` would otherwise be silent about a queue that waits (issue 11)."""
+    backlog = store.delivery_backlog(db)
+    if not backlog.alerts:
+        return
+    plural = "" if backlog.alerts == 1 else "s"
+    when = f"; next attempt at {store.iso(backlog.next_attempt)}" if backlog.next_attempt else ""
+    logger.info("%d alert%s not yet delivered%s (`borderwatch alerts --pending` shows why, "
+                "`borderwatch alerts --retry` tries now)", backlog.alerts, plural, when)  # fmt: skip
 
 
 def run_forever(cfg: Config, db_path: Path) -> None:
-    """Poll each feed on its own interval and deliver alerts, until SIGTERM or SIGINT."""
-    from bot.scheduler import build_scheduler, stop_on_signals  # apscheduler loads only for `run`
+    """Poll each feed on its own interval and deliver alerts, until SIGTERM or SIGINT.
+
+    On a stop signal the polls stop between entries and before each page fetch, the entry in hand is
+    finished, and the clients and the store close only once every job has ended (issue 11). A store
+    error (a full disk) is one line per poll, and `run` goes on: it recovers when there is room again.
+    """
+    from bot.scheduler import build_scheduler, run_until_stopped  # apscheduler loads only for `run`
 
     with single_instance(db_path), open_pipeline(cfg, db_path) as pipe:
         sink = make_sink(cfg, pipe.db)
@@ -123,7 +163,9 @@ def run_forever(cfg: Config, db_path: Path) -> None:
             summary = CycleSummary(feeds=1)
             started = time.monotonic()
             poll_feed_safely(pipe, index, datetime.now(UTC), summary)
-            if summary.polled or summary.errors:
+            if summary.store_error is not None:
+                logger.error("feed %s not polled to the end: %s", cfg.feeds[index].name, summary.store_error)
+            elif summary.polled or summary.errors:
                 summary.elapsed = time.monotonic() - started
                 logger.info("%s (%s)", summary.line(), cfg.feeds[index].name)
 
@@ -131,15 +173,22 @@ def run_forever(cfg: Config, db_path: Path) -> None:
             with pipe.lock:
                 try:
                     deliver_pending(pipe.db, sink)
+                except StoreError as exc:
+                    logger.error("alerts not delivered: %s", exc)
                 except Exception:
                     logger.exception("delivery failed")
-                store.checkpoint(pipe.db)
+                try:
+                    store.checkpoint(pipe.db)
+                except StoreError:
+                    pass  # a full disk: the write-ahead log keeps every write until a later checkpoint
+
+        def stop(signal_name: str) -> None:
+            pipe.stopping.set()
+            logger.info("borderwatch stopping (%s): finishing the entries in hand", signal_name)
 
         scheduler = build_scheduler(cfg, poll_one, deliver)
-        stop_on_signals(scheduler)
         logger.info("borderwatch %s running: %d feeds, store %s", __version__, len(cfg.feeds), db_path)
-        scheduler.start()
-        deliver()
+        run_until_stopped(scheduler, stop, finish=deliver)
         logger.info("borderwatch stopped")
 
 
@@ -161,12 +210,26 @@ def ingest_entries(
     advance: Callable[[], None] = lambda: None,
 ) -> IngestSummary:
     """Replay entries (read from article files, in published order) through the pipeline; `advance` is
-    called after each one (a progress bar)."""
+    called after each one (a progress bar).
+
+    It takes no single-instance lock: it can run beside `run`, each entry's write waiting for the other
+    process's (see `store.transaction`). A StoreError stops it at that entry (each entry is one
+    transaction, so none is half-written) and says how far it got.
+    """
     stored = alerts = delivered = 0
     with open_pipeline(cfg, db_path) as pipe:
-        for entry in entries:
+        for done, entry in enumerate(entries):
             now = entry.published or datetime.now(UTC)
-            outcome = process_entry(pipe, entry, now, text=entry.summary, keep_all=True)
+            try:
+                outcome = process_entry(pipe, entry, now, text=entry.summary, keep_all=True)
+            except StoreError as exc:
+                progress = (
+                    f"ingest stopped after {done} of {len(entries)} files; those are stored, and "
+                    "ingesting them again changes nothing"
+                    if done
+                    else "nothing was ingested"
+                )
+                raise type(exc)(f"{exc} ({progress})") from None
             stored += int(outcome.stored or outcome.new_version)
             alerts += outcome.alerts
             advance()

@@ -1,17 +1,20 @@
 """The `borderwatch` command line (click): parse, call, print. Nothing else imports click.
 
-Every `BorderwatchError` a command meets becomes one `Error: ...` line and exit status 1, in one place
-(`_Group.invoke`); the work itself is in `bot.app` (running the flow) and `bot.query` (reading the store).
+Every `BorderwatchError` a command meets becomes an `Error: ...` message (one line a problem) and exit
+status 1, in one place (`_Group.invoke`); the work itself is in `bot.app` (running the flow) and
+`bot.query` (reading the store).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -51,23 +54,35 @@ def _setup_logging(verbose: int, quiet: bool, log_format: str) -> None:
 
 
 class Context:
-    """Global options, resolved lazily."""
+    """Global options, resolved lazily.
 
-    def __init__(self, config_path: Path | None, db_path: Path) -> None:
+    `apply_log_format`: set when neither --log-format nor BORDERWATCH_LOG_FORMAT was given, to switch
+    logging to the config's `log_format` once the config is loaded (logging starts before that).
+    """
+
+    def __init__(
+        self,
+        config_path: Path | None,
+        db_path: Path,
+        apply_log_format: Callable[[str], None] | None = None,
+    ) -> None:
         self.config_path = config_path
         self.db_path = db_path
         self._cfg: Config | None = None
+        self._apply_log_format = apply_log_format
 
     @property
     def cfg(self) -> Config:
         """The config named by --config (or the default one), loaded on first use."""
         if self._cfg is None:
             self._cfg = load_config(self.config_path or default_config_path())
+            if self._apply_log_format is not None:
+                self._apply_log_format(self._cfg.log_format)
         return self._cfg
 
 
 class _Group(click.Group):
-    """A command group that prints any BorderwatchError as one `Error: ...` line (exit status 1)."""
+    """A command group that prints any BorderwatchError as `Error: ...` (one line a problem; exit status 1)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -114,19 +129,26 @@ def output_options(func: F) -> F:
 @click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
-    default="text",
+    default=None,
     envvar="BORDERWATCH_LOG_FORMAT",
-    help="Log lines as text or JSON",
+    help="Log lines as text or JSON (env BORDERWATCH_LOG_FORMAT; default: the config's log_format, else text)",
 )
 @click.option("-v", "--verbose", count=True, help="More log output")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors")
 @click.pass_context
 def cli(
-    ctx: click.Context, config_path: Path | None, db_path: Path, log_format: str, verbose: int, quiet: bool
+    ctx: click.Context,
+    config_path: Path | None,
+    db_path: Path,
+    log_format: str | None,
+    verbose: int,
+    quiet: bool,
 ) -> None:
     """Watch news about the Afghanistan-Pakistan border; alert when reports of one incident disagree or change."""
-    _setup_logging(verbose, quiet, log_format)
-    ctx.obj = Context(config_path, db_path)
+    _setup_logging(verbose, quiet, log_format or "text")
+    # The config's `log_format` applies only when neither the option nor the environment chose (issue 11).
+    follow_config = partial(_setup_logging, verbose, quiet) if log_format is None else None
+    ctx.obj = Context(config_path, db_path, follow_config)
 
 
 # --- config ------------------------------------------------------------------------------------------
@@ -194,8 +216,8 @@ def poll(obj: Context, once: bool) -> None:
     """Poll every feed once and deliver pending alerts (use `run` to keep polling on a schedule)."""
     if not once:
         raise click.UsageError("poll needs --once; `borderwatch run` polls on a schedule")
-    summary = app.poll_once(obj.cfg, obj.db_path)
-    click.echo(summary.line(), err=True)
+    # The cycle logs its summary line; printing it here too showed it twice (issue 11).
+    app.poll_once(obj.cfg, obj.db_path)
 
 
 @cli.command()
@@ -243,12 +265,32 @@ def _cyan(text: str) -> None:
 
 
 @cli.command()
-@click.option("--pending", is_flag=True, help="Only alerts not yet delivered")
+@click.option("--pending", is_flag=True, help="Only alerts not yet delivered, with their next attempt")
 @click.option("--limit", default=50, show_default=True)
+@click.option(
+    "--retry",
+    is_flag=True,
+    help="Clear the wait of every undelivered alert (after fixing a token or channel): the next delivery, "
+    "by `poll --once` or within 15s by a running `run`, tries them now. Sends nothing itself.",
+)
 @output_options
 @pass_ctx
-def alerts(obj: Context, pending: bool, limit: int, fmt: str | None) -> None:
-    """Recent alerts, newest first, with delivery state."""
+def alerts(obj: Context, pending: bool, limit: int, retry: bool, fmt: str | None) -> None:
+    """Recent alerts, newest first, with delivery state; --retry to try undelivered ones now."""
+    if retry:
+        # Only the wait is cleared: delivery stays with the process that holds the store (issue 11).
+        db = store.open_db(obj.db_path)
+        try:
+            waiting = store.clear_retry_waits(db)
+        finally:
+            db.close()
+        if not waiting:
+            click.echo("no undelivered alert is waiting for a retry", err=True)
+            return
+        plural = "" if waiting == 1 else "s"
+        click.echo(f"cleared the wait of {waiting} undelivered alert{plural}: the next `poll --once`, "
+                   "or a running `run` within 15s, tries to deliver them", err=True)  # fmt: skip
+        return
     with _reading(obj) as db:
         _emit(query.list_alerts(db, pending, limit), fmt)
 
@@ -263,24 +305,30 @@ def feeds(obj: Context, fmt: str | None) -> None:
 
 
 @cli.command()
-@click.option("--check", is_flag=True, help="Exit 1 when no feed is healthy (for a container HEALTHCHECK)")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Exit 1, saying why in one line, when no configured feed is healthy or deliveries have failed "
+    "for longer than health.delivery_failing_after (for a container HEALTHCHECK; reads the config)",
+)
 @output_options
 @pass_ctx
 def status(obj: Context, check: bool, fmt: str | None) -> None:
     """One-screen health: feeds ok/failing, pending alerts, last poll, store size. Exit 1 if unusable."""
+    if check:
+        cfg = obj.cfg  # only the config's feeds count: a removed feed keeps its row (issue 11)
+        feeds = [(feed.name, feed.url) for feed in cfg.feeds if feed.enabled]
+        with _reading(obj) as db:
+            health = query.check_health(db, feeds, datetime.now(UTC), cfg.health.delivery_failing_after)
+        click.echo(f"{'ok' if health.healthy else 'unhealthy'}: {health.reason}")
+        if not health.healthy:
+            sys.exit(1)
+        return
     with _reading(obj) as db:
         row = query.store_status(db)
     row["store_bytes"] = sum(
         p.stat().st_size for p in obj.db_path.parent.glob(obj.db_path.name + "*") if p.is_file()
     )
-    if check:
-        healthy = row["feeds"] - row["feeds_failing"] - row["feeds_retired"]
-        click.echo(
-            f"feeds healthy={healthy} failing={row['feeds_failing']} pending alerts={row['alerts_pending']}"
-        )
-        if row["feeds"] and healthy <= 0:
-            sys.exit(1)
-        return
     fmt = fmt or ("json" if not sys.stdout.isatty() else "table")
     if fmt == "table":
         for key, value in row.items():
@@ -294,15 +342,13 @@ def status(obj: Context, check: bool, fmt: str | None) -> None:
 
 @contextmanager
 def _reading(obj: Context) -> Iterator[Any]:
-    """The store opened read-only (`mode=ro`), closed afterwards."""
-    db = store.open_readonly(obj.db_path)
-    try:
+    """The store opened read-only (`mode=ro`), closed afterwards; a damaged page met by any read in the
+    block is one `Error:` line naming the store (`store.reading`)."""
+    with store.reading(obj.db_path) as db:
         yield db
-    finally:
-        db.close()
 
 
-def _emit(result: query.QueryResult, fmt: str | None) -> None:
+def _emit(result: query.QueryResult | query.QueryStream, fmt: str | None) -> None:
     emit_rows(result.rows, result.columns, choose_format(fmt))
 
 
@@ -333,13 +379,20 @@ def _params_option(func: F) -> F:
 def query_command(
     obj: Context, sql: str, params: tuple[tuple[str, str], ...], timeout: float, fmt: str | None
 ) -> None:
-    """Run SQL on the store, read-only (writes fail inside SQLite), with :named parameters."""
+    """Run SQL on the store, read-only (writes fail inside SQLite), with :named parameters.
+
+    Rows are written as they are read: --csv, --tsv, --nl and --json print any number of rows in little
+    memory; a table shows the first 1,000. The time limit covers reading every row.
+    """
     with _reading(obj) as db:
         try:
-            result = query.execute(db, sql, dict(params), timeout)
+            with query.stream(db, sql, dict(params), timeout) as result:
+                _emit(result, fmt)
         except QueryTimeoutError as exc:
             raise QueryTimeoutError(f"{exc} (raise it with --timeout)") from None
-        _emit(result, fmt)
+        except BrokenPipeError:  # `query ... --csv | head`: the reader has had enough
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+            sys.exit(1)
 
 
 @cli.command()

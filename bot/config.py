@@ -1,22 +1,26 @@
 """Load and validate the YAML configuration (feeds, watched keywords, Slack routing, network).
 
-`load_config(path)` returns a frozen, typed `Config`; every problem is a `ConfigError` whose message
-names the file and the key path, e.g. `config/watch.yaml: feeds[2].url: not an http(s) URL`.
+`load_config(path)` returns a frozen, typed `Config`; any problem is a `ConfigError` whose message has one
+line per problem, each naming the file, line and key path, e.g.
+`config/watch.yaml:9: feeds[2].url: not an http(s) URL`.
 """
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import re
+from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.errors import ConfigError
-from bot.incidents.kinds import broadcast_names
+from bot.incidents.kinds import ALERT_KINDS, broadcast_names
 
 #: The user's config folder when the package runs from a checkout (`pip install -e .`); absent in a wheel.
 REPO_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
@@ -27,6 +31,9 @@ DEFAULT_DB_PATH = Path("state/borderwatch.db")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d)?\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400}
+#: The shortest feed interval: a job's misfire grace time is `int(interval)` (scheduler.py), and APScheduler
+#: refuses 0, so a sub-second interval passed `config check` and then killed `run` (issue 11).
+MIN_INTERVAL = 1.0
 
 
 def parse_duration(value: str | int | float) -> float:
@@ -69,7 +76,10 @@ class FeedConfig(_Strict):
     def _check_interval(cls, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise ValueError("not a duration like 10m, 90s or 2h")
-        return parse_duration(value)
+        seconds = parse_duration(value)
+        if seconds < MIN_INTERVAL:
+            raise ValueError(f"must be at least {MIN_INTERVAL:.0f}s: {value!r}")
+        return seconds
 
 
 class WatchConfig(_Strict):
@@ -86,11 +96,28 @@ class WatchConfig(_Strict):
         return tuple(word.strip() for word in value)
 
 
+def _check_kind_pattern(pattern: str) -> str:
+    """An alert kind's name, or an fnmatch pattern (`*_conflict`) that matches at least one: a misspelt
+    kind would otherwise route or broadcast nothing, silently (issue 11)."""
+    names = [kind.name for kind in ALERT_KINDS]
+    if any(fnmatchcase(name, pattern) for name in names):
+        return pattern
+    if any(c in pattern for c in "*?["):
+        raise ValueError(f"matches no alert kind: {pattern!r}")
+    close = difflib.get_close_matches(pattern.lower(), names, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"alert kinds: {', '.join(names)}"
+    raise ValueError(f"not an alert kind: {pattern!r} ({hint})")
+
+
+#: An alert kind's name or a pattern matching some (`*_conflict`), as `fnmatch.fnmatchcase` reads it.
+KindPattern = Annotated[str, AfterValidator(_check_kind_pattern)]
+
+
 class SlackRoute(_Strict):
     """Send alerts that match every given condition to `channel`."""
 
     channel: str = Field(min_length=1)
-    kinds: tuple[str, ...] = ()
+    kinds: tuple[KindPattern, ...] = ()
     places: tuple[str, ...] = ()
     topics: tuple[str, ...] = ()
 
@@ -100,9 +127,15 @@ class SlackConfig(_Strict):
 
     channel: str | None = None
     routes: tuple[SlackRoute, ...] = ()
-    broadcast_kinds: tuple[str, ...] = broadcast_names()
+    broadcast_kinds: tuple[KindPattern, ...] = broadcast_names()
     cooldown: float = 0.0
     max_per_second: float = 1.0
+
+    @field_validator("broadcast_kinds")
+    @classmethod
+    def _expand_broadcast_kinds(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # The sink compares names (`kind in broadcast_kinds`): expand patterns here, once, in table order.
+        return tuple(k.name for k in ALERT_KINDS if any(fnmatchcase(k.name, p) for p in value))
 
     @field_validator("cooldown", mode="before")
     @classmethod
@@ -132,6 +165,20 @@ class NetworkConfig(_Strict):
         return value
 
 
+class HealthConfig(_Strict):
+    """What `status --check` (the container's health check) calls unhealthy, besides no healthy feed."""
+
+    #: An alert whose delivery has failed and that is older than this makes the check fail (issue 11).
+    delivery_failing_after: float = 1800.0
+
+    @field_validator("delivery_failing_after", mode="before")
+    @classmethod
+    def _check_delivery_failing_after(cls, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise ValueError("not a duration like 30m, 90s or 2h")
+        return parse_duration(value)
+
+
 class DataConfig(_Strict):
     """Extra gazetteer/actor files that extend the shipped ones."""
 
@@ -147,6 +194,7 @@ class Config(_Strict):
     slack: SlackConfig = SlackConfig()
     network: NetworkConfig = NetworkConfig()
     data: DataConfig = DataConfig()
+    health: HealthConfig = HealthConfig()
     failing_after: int = Field(default=5, ge=1, description="consecutive errors before a feed-failing notice")
     path: Path | None = None
     log_format: Literal["text", "json"] = "text"
@@ -187,17 +235,14 @@ def _describe(error: Any) -> str:
     return message.removeprefix("Value error, ")
 
 
-def _line_of(text: str, key_loc: tuple[int | str, ...]) -> int | None:
+def _line_of(root: yaml.Node | None, key_loc: tuple[int | str, ...]) -> int | None:
     """Line number of the YAML node at `key_loc` (or of its nearest existing parent), for the error message.
 
     Walks the composed YAML tree, so `feeds[2].url` points at the third feed's `url:`, not the first.
     """
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
+    if root is None:
         return None
-    if node is None:
-        return None
+    node = root
     line: int = node.start_mark.line + 1
     for part in key_loc:
         child: yaml.Node | None = None
@@ -216,19 +261,74 @@ def _line_of(text: str, key_loc: tuple[int | str, ...]) -> int | None:
     return line
 
 
+def _compose(text: str) -> yaml.Node | None:
+    """The YAML node tree of `text` (for line numbers), or None."""
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader) if text else None
+    except yaml.YAMLError:
+        return None
+
+
+def _feed_key(field: str, value: str) -> str:
+    """What makes two feeds the same: the name as written; the URL with scheme and host in lower case."""
+    if field == "url":
+        try:
+            parts = urlsplit(value.strip())
+        except ValueError:
+            return value
+        return parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower()).geturl()
+    return value.strip()
+
+
+def _duplicate_feeds(data: dict[str, Any]) -> list[tuple[tuple[int | str, ...], str]]:
+    """A feed with the name or URL of an earlier one (issue 11): two feeds with one URL would share one
+    poll state, and two with one name cannot be told apart in `borderwatch feeds` or in alerts.
+
+    Read from the raw data, so a duplicate is reported together with the file's other errors.
+    """
+    feeds = data.get("feeds")
+    if not isinstance(feeds, list):
+        return []
+    problems: list[tuple[tuple[int | str, ...], str]] = []
+    for field, label in (("name", "name"), ("url", "URL")):
+        first_at: dict[str, int] = {}
+        for index, feed in enumerate(feeds):
+            value = feed.get(field) if isinstance(feed, dict) else None
+            if not isinstance(value, str) or not value.strip():
+                continue
+            earlier = first_at.setdefault(_feed_key(field, value), index)
+            if earlier != index:
+                problems.append((("feeds", index, field), f"same {label} as feeds[{earlier}]"))
+    return problems
+
+
 def parse_config(data: Any, path: Path, text: str = "") -> Config:
-    """Validate already-loaded YAML data as a Config; errors name `path` and the key."""
+    """Validate already-loaded YAML data as a Config.
+
+    Every problem is reported at once, in file order, one line each: `path:line: key.path: what`.
+    """
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping with feeds: and watch:")
+    problems = _duplicate_feeds(data)
     try:
-        return Config.model_validate({**data, "path": path})
+        cfg = Config.model_validate({**data, "path": path})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = tuple(first["loc"])
-        line = _line_of(text, loc) if text else None
-        where = f"{path}:{line}" if line else str(path)
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{where}: {_key_path(loc)}: {_describe(first)}{more}") from None
+        problems += [(tuple(error["loc"]), _describe(error)) for error in exc.errors()]
+    else:
+        if not problems:
+            return cfg
+    root = _compose(text)
+    located = [(_line_of(root, loc), loc, message) for loc, message in problems]
+    # Sorted by line (stable: problems on one line keep pydantic's order); lines unknown come first.
+    located.sort(key=lambda item: item[0] or 0)
+    # One line each, so `Error: ` (click) prefixes the first and every line still names file and line.
+    raise ConfigError(
+        "\n".join(f"{_where(path, line)}: {_key_path(loc)}: {msg}" for line, loc, msg in located)
+    )
+
+
+def _where(path: Path, line: int | None) -> str:
+    return f"{path}:{line}" if line else str(path)
 
 
 def load_config(path: Path | str) -> Config:
@@ -244,9 +344,8 @@ def load_config(path: Path | str) -> Config:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{where}: {problem}") from None
+        raise ConfigError(f"{_where(path, mark.line + 1 if mark is not None else None)}: {problem}") from None
     return parse_config(data, path, text)
 
 

@@ -23,12 +23,12 @@ from sqlite_utils import Database
 
 from bot import store
 from bot.config import Config
-from bot.errors import FetchError
+from bot.errors import FetchError, StoreError
 from bot.extract import extract_claims
 from bot.extract.knowledge import Knowledge
 from bot.feeds.pages import fetch_article_text
 from bot.feeds.poll import fetch_feed
-from bot.fingerprint import entry_key, fingerprint
+from bot.fingerprint import entry_key, fingerprint, is_item_address
 from bot.incidents import kinds
 from bot.incidents.attach import opening_alert, report_claims, with_incident_sides
 from bot.incidents.compare import ReportMeta, detect_changes
@@ -61,11 +61,17 @@ class Pipeline:
     limits: Limits
     rng: random.Random = field(default_factory=random.Random)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    #: Set on SIGTERM/SIGINT (`run`): polls stop between entries and before each page fetch (issue 11).
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     def close(self) -> None:
-        """Close the HTTP clients."""
+        """Close the HTTP clients (only once no poll is running: a closed client fails the fetch in hand)."""
         self.http.close()
         self.page_http.close()
+
+
+class StopRequested(Exception):
+    """The pipeline is stopping: the entry in hand is left unstored, for the next run (never a BorderwatchError)."""
 
 
 @dataclass
@@ -92,6 +98,8 @@ class CycleSummary:
     errors: int = 0
     delivered: int = 0
     elapsed: float = 0.0
+    #: The first store error of the cycle (a full disk): every feed stops at its next entry.
+    store_error: StoreError | None = None
 
     def line(self) -> str:
         """The cycle's log line."""
@@ -114,15 +122,33 @@ def process_entry(
     """Store an entry (if on-topic, or always with `keep_all`) and analyse it; one transaction.
 
     `feed_id` is the feed the entry came from (None for replayed files); GUIDs are only trusted within it.
+
+    One article, one text (issue 11): each feed's item is compared with what the same feed carried
+    before (`article_entries`), never with another feed's item. Two feeds carrying one article with two
+    summaries would otherwise make a version on every poll, each feed's text in turn. So an article
+    seen in a second feed keeps its text (the item's hash is only recorded), and a version is made when
+    one feed's own item changes (then its text, compared as always by content hash). An entry with a
+    new address whose text its outlet already published (some CMSs renew GUIDs and links on every
+    poll) is that article: nothing new when title and text are the same, a version when the title is the
+    same and the text a near-duplicate (`store.find_republished`). Copies from other outlets are still
+    stored for their outlet, as duplicates.
     """
     on_topic = pipe.watch.matches(entry.title, entry.summary if text is None else text)
     if not on_topic and not keep_all:
         return EntryOutcome()
+    if entry.fetch_page and is_item_address(entry.link):
+        entry = replace(entry, fetch_page=False)  # an item without a link has no page: its feed text is all
     key = entry_key(entry)
     with pipe.lock:
         existing = store.find_article(pipe.db, key.canonical_url, entry.guid, feed_id)
-    if existing is not None and existing.entry_hash == key.entry_hash and text is None:
-        return EntryOutcome()
+    if existing is not None and text is None:
+        if existing.feed_entry_hash == key.entry_hash:
+            return EntryOutcome()  # this feed's item is unchanged
+        if existing.feed_entry_hash is None:
+            # The first time this feed carries the article: another feed's (or a file's) text stays.
+            with pipe.lock:
+                store.set_entry_hash(pipe.db, existing.id, feed_id, key.entry_hash)
+            return EntryOutcome()
     summary_only = False
     if text is None:
         text, summary_only = _article_text(pipe, entry)
@@ -130,14 +156,18 @@ def process_entry(
         # The page still cannot be had: the stored text stays; a changed summary is no edit of the article.
         # (A feed with fetch_articles: false has only its own text, so there a changed text is an edit.)
         with pipe.lock:
-            store.set_entry_hash(pipe.db, existing.id, key.entry_hash)
+            store.set_entry_hash(pipe.db, existing.id, feed_id, key.entry_hash)
         return EntryOutcome()
     prints = fingerprint(key, entry.title, text)
     published = entry.published or now
     outcome = EntryOutcome()
     with pipe.lock, store.transaction(pipe.db):
+        if existing is None:
+            existing = store.find_republished(pipe.db, prints, entry.title, entry.source)
+            if existing is not None and existing.text_hash == prints.text_hash:
+                return EntryOutcome()  # republished under a new address, unchanged
         if existing is not None:
-            store.set_entry_hash(pipe.db, existing.id, key.entry_hash)
+            store.set_entry_hash(pipe.db, existing.id, feed_id, key.entry_hash)
             if existing.text_hash == prints.text_hash:
                 return EntryOutcome()
             version = store.add_article_version(pipe.db, existing, entry.title, text, prints.text_hash, now)
@@ -229,11 +259,19 @@ def _place_row(
 
 
 def _article_text(pipe: Pipeline, entry: Entry) -> tuple[str, bool]:
-    """The page's main text when the feed wants pages fetched, else (or on failure) the feed's text."""
+    """The page's main text when the feed wants pages fetched, else (or on failure) the feed's text.
+
+    Raises StopRequested when the pipeline is stopping, before the fetch or when it failed meanwhile:
+    a page lost to the shutdown must not be stored as a page that could not be had (issue 11).
+    """
     if entry.fetch_page:
+        if pipe.stopping.is_set():
+            raise StopRequested(entry.link)
         try:
             return fetch_article_text(pipe.page_http, entry.link, pipe.limits), False
         except (httpx.HTTPError, FetchError, OSError) as exc:
+            if pipe.stopping.is_set():
+                raise StopRequested(entry.link) from exc
             logger.warning("article %s not fetched (%s); using the feed's summary", entry.link, exc)
     return entry.summary, True
 
@@ -242,9 +280,13 @@ def poll_feed(pipe: Pipeline, index: int, now: datetime, summary: CycleSummary, 
     """Poll feed number `index` of the config once if it is due (or `force`), and process its entries.
 
     The fetch runs outside the store lock, so several feeds can be fetched at once; everything that
-    touches the store runs under it.
+    touches the store runs under it. It stops between entries when the pipeline is stopping or another
+    feed of the cycle met a store error, and raises a StoreError at the first write the store refuses;
+    either way the feed's validators are not advanced, so the entries not processed come back, in order.
     """
     feed = pipe.cfg.feeds[index]
+    if pipe.stopping.is_set() or summary.store_error is not None:
+        return
     with pipe.lock:
         feed_id, state = store.load_feed_state(pipe.db, feed.name, feed.url)
     if state.retired or not feed.enabled:
@@ -279,8 +321,11 @@ def poll_feed(pipe: Pipeline, index: int, now: datetime, summary: CycleSummary, 
             logger.info("feed %s parsed with a warning: %s", feed.name, result.warning)
         summary.entries += len(result.entries)
     seen: set[str] = set()
-    failed = False
+    unfinished = False  # an entry not processed (failed, or the poll stopped): validators stay
     for entry in result.entries:
+        if pipe.stopping.is_set() or summary.store_error is not None:
+            unfinished = True
+            break
         key = entry.guid or entry.link
         if key in seen:
             continue
@@ -288,16 +333,21 @@ def poll_feed(pipe: Pipeline, index: int, now: datetime, summary: CycleSummary, 
         entry = replace(entry, feed_url=result.state.url, fetch_page=feed.fetch_articles)
         try:
             outcome = process_entry(pipe, entry, now, feed_id=feed_id)
+        except StopRequested:
+            unfinished = True
+            break
+        except StoreError:
+            raise  # the store refuses writes: going on would store later entries before this one
         except Exception:
             logger.exception("entry %s of feed %s not processed", entry.link, feed.name)
             summary.errors += 1
-            failed = True
+            unfinished = True
             continue
         with pipe.lock:
             summary.new += int(outcome.stored)
             summary.versions += int(outcome.new_version)
             summary.alerts += outcome.alerts
-    if pending and not failed:
+    if pending and not unfinished:
         with pipe.lock:
             store.save_validators(pipe.db, feed_id, result.state.etag, result.state.last_modified)
 
@@ -305,9 +355,18 @@ def poll_feed(pipe: Pipeline, index: int, now: datetime, summary: CycleSummary, 
 def poll_feed_safely(
     pipe: Pipeline, index: int, now: datetime, summary: CycleSummary, force: bool = False
 ) -> None:
-    """`poll_feed`, with any failure counted and logged: one bad feed never stops the others."""
+    """`poll_feed`, with any failure counted and logged: one bad feed never stops the others.
+
+    A StoreError (a full disk) is the exception: it is kept in `summary.store_error`, not logged, and
+    stops the whole cycle; the caller reports it once (`run_cycle` raises it).
+    """
     try:
         poll_feed(pipe, index, now, summary, force=force)
+    except StoreError as exc:
+        with pipe.lock:
+            summary.errors += 1
+            if summary.store_error is None:
+                summary.store_error = exc
     except Exception:
         with pipe.lock:
             summary.errors += 1
@@ -339,7 +398,10 @@ def run_cycle(
     force: bool = True,
     workers: int = 8,
 ) -> CycleSummary:
-    """Poll every feed once (only those due, unless `force`), then deliver pending alerts."""
+    """Poll every feed once (only those due, unless `force`), then deliver pending alerts.
+
+    Raises the cycle's first StoreError (a full disk) once every feed has stopped; nothing is delivered.
+    """
     started = time.monotonic()
     now = now or datetime.now(UTC)
     summary = CycleSummary(feeds=len(pipe.cfg.feeds))
@@ -349,6 +411,8 @@ def run_cycle(
                 lambda index: poll_feed_safely(pipe, index, now, summary, force), range(len(pipe.cfg.feeds))
             )
         )
+    if summary.store_error is not None:
+        raise summary.store_error
     if deliver is not None:
         summary.delivered = deliver()
     summary.elapsed = time.monotonic() - started

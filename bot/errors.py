@@ -6,6 +6,11 @@ Library modules raise the most specific class; `bot.cli` turns any `BorderwatchE
     BorderwatchError
     ├── ConfigError        a config or data file that cannot be used
     ├── StoreError         a store that cannot be opened or written
+    │   ├── StoreDamagedError  not a SQLite file, or a damaged one
+    │   ├── StoreAccessError   a store, folder or lock file this user cannot write (or a directory)
+    │   ├── StoreBusyError     another process held the write lock past the wait
+    │   └── StoreWriteError    a write the store refused (disk I/O error)
+    │       └── StoreFullError the disk (or the store's size limit) is full
     ├── CorpusError        an article file that does not follow the corpus format
     ├── FetchError         a feed or page that cannot be fetched within the limits
     ├── QueryError         a query the store refuses
@@ -19,7 +24,7 @@ from __future__ import annotations
 
 
 class BorderwatchError(Exception):
-    """Base of every error borderwatch reports to its user as one line."""
+    """Base of every error borderwatch reports to its user: one line a problem (a config may have several)."""
 
 
 class ConfigError(BorderwatchError):
@@ -28,6 +33,26 @@ class ConfigError(BorderwatchError):
 
 class StoreError(BorderwatchError):
     """A store that cannot be used (newer schema, unreadable file)."""
+
+
+class StoreDamagedError(StoreError):
+    """A store file that is not a SQLite database or is damaged (truncated, overwritten pages)."""
+
+
+class StoreAccessError(StoreError):
+    """A store, its folder or its lock file that cannot be opened or written (permissions, a directory)."""
+
+
+class StoreBusyError(StoreError):
+    """Another process held the store's write lock for longer than the wait (BORDERWATCH_BUSY_TIMEOUT)."""
+
+
+class StoreWriteError(StoreError):
+    """A write SQLite could not make (a disk I/O error, a file-size limit or quota): the poll stops there."""
+
+
+class StoreFullError(StoreWriteError):
+    """SQLite reported SQLITE_FULL: the disk, or the store's page limit, is full."""
 
 
 class CorpusError(BorderwatchError):

@@ -1,4 +1,5 @@
-"""Print rows as a table (on a terminal), JSON, newline-delimited JSON, CSV or TSV, like sqlite-utils."""
+"""Print rows as a table (on a terminal), JSON, newline-delimited JSON, CSV or TSV, like sqlite-utils: row by
+row as they come, so that a large result is never held (a table shows its first TABLE_ROWS)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import csv
 import json
 import sys
 from collections.abc import Iterable, Sequence
+from itertools import chain, islice
 from typing import Any, Literal, TextIO
 
 Format = Literal["table", "json", "nl", "csv", "tsv"]
@@ -27,35 +29,73 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+#: Most rows a table shows (issue 11): rich holds every row of a table it draws, and a table of millions of
+#: rows is read by nobody; --csv, --tsv and --nl stream every row instead.
+TABLE_ROWS = 1000
+
+
 def emit_rows(
-    rows: Iterable[dict[str, Any]], columns: Sequence[str] | None, fmt: Format, stream: TextIO | None = None
+    rows: Iterable[dict[str, Any]],
+    columns: Sequence[str] | None,
+    fmt: Format,
+    stream: TextIO | None = None,
+    notices: TextIO | None = None,
 ) -> None:
-    """Write `rows` in `fmt`; `columns` fixes the order (else the first row's keys)."""
+    """Write `rows` in `fmt` as they come, holding none but a table's first TABLE_ROWS (issue 11); `columns`
+    fixes the order (else the first row's keys). A table that leaves rows out says how many on `notices`
+    (stderr)."""
     stream = stream or sys.stdout
-    materialised = list(rows)
-    cols = list(columns) if columns else (list(materialised[0].keys()) if materialised else [])
+    remaining = iter(rows)
+    if columns:
+        cols = list(columns)
+    else:
+        first = next(remaining, None)
+        cols = list(first) if first is not None else []
+        remaining = remaining if first is None else chain([first], remaining)
     if fmt == "json":
-        stream.write(
-            json.dumps([_jsonable(r) for r in materialised], indent=2, ensure_ascii=False, default=str) + "\n"
-        )
+        _write_json(remaining, stream)
     elif fmt == "nl":
-        for row in materialised:
+        for row in remaining:
             stream.write(json.dumps(_jsonable(row), ensure_ascii=False, default=str) + "\n")
     elif fmt in ("csv", "tsv"):
         writer = csv.writer(stream, delimiter="," if fmt == "csv" else "\t", lineterminator="\n")
         writer.writerow(cols)
-        for row in materialised:
+        for row in remaining:
             writer.writerow([_cell(row.get(c)) for c in cols])
     else:
-        from rich.console import Console
-        from rich.table import Table
+        _write_table(list(islice(remaining, TABLE_ROWS)), cols, stream)
+        left = sum(1 for _ in remaining)
+        if left:
+            stream.flush()
+            (notices or sys.stderr).write(
+                f"{TABLE_ROWS:,} rows shown; {left:,} more left out of the table: "
+                "use --csv, --tsv or --nl for every row\n"
+            )
 
-        table = Table(show_lines=False, header_style="bold", highlight=False)
-        for col in cols:
-            table.add_column(col, overflow="fold")
-        for row in materialised:
-            table.add_row(*(_cell(row.get(c)) for c in cols))
-        Console(file=stream, width=None if stream.isatty() else 200, markup=False).print(table)
+
+def _write_json(rows: Iterable[dict[str, Any]], stream: TextIO) -> None:
+    """A JSON array, one row at a time, as `json.dumps(rows, indent=2)` would write it whole."""
+    stream.write("[")
+    wrote = False
+    for row in rows:
+        stream.write(",\n" if wrote else "\n")
+        text = json.dumps(_jsonable(row), indent=2, ensure_ascii=False, default=str)
+        stream.write("  " + text.replace("\n", "\n  "))  # JSON text has no raw newline inside a value
+        wrote = True
+    stream.write("\n]\n" if wrote else "]\n")
+
+
+def _write_table(rows: Sequence[dict[str, Any]], cols: Sequence[str], stream: TextIO) -> None:
+    """A rich table (as wide as the terminal; 200 columns when not on one)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(show_lines=False, header_style="bold", highlight=False)
+    for col in cols:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*(_cell(row.get(c)) for c in cols))
+    Console(file=stream, width=None if stream.isatty() else 200, markup=False).print(table)
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:

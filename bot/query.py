@@ -10,6 +10,7 @@ once the deadline has passed.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -21,6 +22,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from bot import store
 from bot.config import parse_duration
 from bot.errors import QueryError, QueryTimeoutError
 from bot.incidents.kinds import NEW_INCIDENT, Family, names_in_family
@@ -29,6 +31,7 @@ DEFAULT_TIMEOUT = 5.0
 #: How many of the newest articles an unfiltered search ranks first (see `search_articles`).
 RECENT_ROWS = 5000
 _PROGRESS_STEPS = 1000  # SQLite VM steps between two looks at the clock (datasette uses the same)
+_FETCH_ROWS = 500  # rows taken from SQLite at a time while streaming
 _FTS_SHADOW_SUFFIXES = ("_data", "_idx", "_docsize", "_config", "_content")
 MARK_OPEN = "**"
 MARK_CLOSE = "**"
@@ -93,21 +96,63 @@ def execute(db: Database, sql: str, params: Params = (), timeout: float = DEFAUL
     """Run one statement and fetch all its rows within `timeout` seconds.
 
     Raises QueryTimeoutError past the limit and QueryError with SQLite's own message for anything
-    SQLite refuses (syntax, `attempt to write a readonly database`, a missing parameter).
+    SQLite refuses (syntax, `attempt to write a readonly database`, a missing parameter); a store that is
+    damaged or not a database is a StoreError naming the file.
+    """
+    with stream(db, sql, params, timeout) as result:
+        return QueryResult(result.columns, list(result.rows))
+
+
+@dataclass(frozen=True, slots=True)
+class QueryStream:
+    """Column names in order and the rows as dicts keyed by them, fetched one at a time as they are read."""
+
+    columns: tuple[str, ...]
+    rows: Iterator[dict[str, Any]]
+
+
+@contextmanager
+def stream(
+    db: Database, sql: str, params: Params = (), timeout: float = DEFAULT_TIMEOUT
+) -> Iterator[QueryStream]:
+    """Run one statement and yield its rows as they are read, so that a large result is never held
+    (issue 11: 3 million rows took 3.2 GB). The time limit covers reading every row, not only the start:
+    reading past it raises QueryTimeoutError. Errors as in `execute`.
     """
     conn = db.conn
     # A read-only connection could still ATTACH another file and write there: allow no attachments.
     conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
     with _time_limit(conn, timeout) as deadline:
-        try:
+        with _query_errors(deadline, conn):
             cursor = conn.execute(sql, params)
+        try:
             columns = _unique_columns([d[0] for d in cursor.description or ()])
-            rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-        except (sqlite3.Error, sqlite3.Warning) as exc:
-            if deadline.expired:
-                raise QueryTimeoutError(f"query stopped after the {deadline.seconds:g}s time limit") from None
-            raise QueryError(str(exc)) from None
-    return QueryResult(columns, rows)
+            yield QueryStream(columns, _fetch(cursor, columns, deadline))
+        finally:
+            cursor.close()
+
+
+def _fetch(cursor: sqlite3.Cursor, columns: tuple[str, ...], deadline: _Deadline) -> Iterator[dict[str, Any]]:
+    """The cursor's rows as dicts, a batch at a time from SQLite."""
+    with _query_errors(deadline, cursor.connection):
+        while batch := cursor.fetchmany(_FETCH_ROWS):
+            for row in batch:
+                yield dict(zip(columns, row, strict=True))
+
+
+@contextmanager
+def _query_errors(deadline: _Deadline, conn: sqlite3.Connection) -> Iterator[None]:
+    """SQLite's errors as QueryTimeoutError (past the deadline) or QueryError (SQLite's own message); a
+    damaged or unreadable store is a StoreError that names its file (issue 11), not the query's fault."""
+    try:
+        yield
+    except (sqlite3.Error, sqlite3.Warning) as exc:
+        if deadline.expired:
+            raise QueryTimeoutError(f"query stopped after the {deadline.seconds:g}s time limit") from None
+        damaged = store.read_error(conn, exc) if isinstance(exc, sqlite3.Error) else None
+        if damaged is not None:
+            raise damaged from None
+        raise QueryError(str(exc)) from None
 
 
 def _quote(name: str) -> str:
@@ -368,10 +413,13 @@ def list_changes(db: Database, since: datetime, timeout: float = DEFAULT_TIMEOUT
 
 
 def list_alerts(db: Database, pending: bool = False, limit: int = 50) -> QueryResult:
-    """Recent alerts, newest first, with their delivery state (only undelivered ones with `pending`)."""
+    """Recent alerts, newest first, with their delivery state (only undelivered ones with `pending`):
+    `next_attempt` is when an undelivered alert is tried again (its earliest channel waiting a backoff)."""
     where = "where delivered is null" if pending else ""
     sql = (
-        "select id, kind, incident_id, summary, created, delivered, channel, ts, attempts, last_error "
+        "select id, kind, incident_id, summary, created, delivered, channel, ts, attempts, "
+        "(select min(d.next_attempt) from alert_deliveries d where d.alert_id = alerts.id "
+        "and d.delivered is null and alerts.delivered is null) as next_attempt, last_error "
         f"from alerts {where} order by id desc limit :limit"
     )
     return execute(db, sql, {"limit": limit})
@@ -391,6 +439,85 @@ _STATUS_SQL = """select
 def store_status(db: Database) -> dict[str, Any]:
     """Counts for a one-screen health view: feeds (failing, retired), articles, incidents, alerts."""
     return execute(db, _STATUS_SQL).rows[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """What the health check (`status --check`) decided, and one line that says why."""
+
+    healthy: bool
+    reason: str
+
+
+_CONFIGURED_FEEDS_SQL = """select name, configured_url, last_ok, consecutive_errors, retired, last_error
+from feeds where configured_url in (select value from json_each(:urls))"""
+
+_FAILING_DELIVERIES_SQL = """select count(*) as alerts, min(created) as oldest,
+  (select last_error from alerts where delivered is null and last_error is not null and created <= :cutoff
+   order by id desc limit 1) as last_error
+from alerts where delivered is null and last_error is not null and created <= :cutoff"""
+
+
+def check_health(
+    db: Database, feeds: Sequence[tuple[str, str]], now: datetime, delivery_failing_after: float
+) -> Health:
+    """Healthy when at least one configured feed is, and no delivery has been failing for longer than
+    `delivery_failing_after` seconds (an undelivered alert with an error, created before then).
+
+    `feeds` are the (name, URL) of the config's enabled feeds: only they count, since a feed removed from
+    the config keeps its row and the health it last had (issue 11). A feed is healthy when its last poll
+    succeeded; one never polled is not yet.
+    """
+    reasons: list[str] = []
+    healthy: list[str] = []
+    if not feeds:
+        reasons.append("no feeds configured (or all disabled): add one under `feeds:` in the config")
+    else:
+        rows = execute(db, _CONFIGURED_FEEDS_SQL, {"urls": json.dumps([url for _, url in feeds])}).rows
+        by_url = {row["configured_url"]: row for row in rows}
+        healthy = [url for _, url in feeds if _is_feed_healthy(by_url.get(url))]
+        if not healthy:
+            states = [f"{name}: {_feed_trouble(by_url.get(url))}" for name, url in feeds]
+            more = f"; and {len(states) - 3} more" if len(states) > 3 else ""
+            reasons.append("no configured feed is healthy (" + "; ".join(states[:3]) + more + ")")
+    cutoff = _iso(now - timedelta(seconds=delivery_failing_after))
+    failing = execute(db, _FAILING_DELIVERIES_SQL, {"cutoff": cutoff}).rows[0]
+    if failing["alerts"]:
+        plural = "alert" if failing["alerts"] == 1 else "alerts"
+        reasons.append(
+            f"{failing['alerts']} {plural} not delivered for more than {_duration_text(delivery_failing_after)} "
+            f"(the oldest created {failing['oldest']}; last error {failing['last_error']})"
+        )
+    if reasons:
+        return Health(False, "; ".join(reasons))
+    pending = execute(db, "select count(*) as n from alerts where delivered is null").rows[0]["n"]
+    return Health(True, f"{len(healthy)} of {len(feeds)} configured feeds healthy, {pending} alerts pending")
+
+
+def _is_feed_healthy(row: dict[str, Any] | None) -> bool:
+    return (
+        row is not None
+        and not row["retired"]
+        and not row["consecutive_errors"]
+        and row["last_ok"] is not None
+    )
+
+
+def _feed_trouble(row: dict[str, Any] | None) -> str:
+    """What is wrong with a configured feed, in a few words."""
+    if row is None or (row["last_ok"] is None and not row["consecutive_errors"]):
+        return "not polled yet"
+    if row["retired"]:
+        return f"retired ({row['last_error']})"
+    return f"{row['consecutive_errors']} failed polls in a row, last: {row['last_error']}"
+
+
+def _duration_text(seconds: float) -> str:
+    """`30m`, `2h`, `1d`, `90s`: a duration as the config writes it."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
 
 
 def list_incidents(db: Database, limit: int = 50) -> QueryResult:

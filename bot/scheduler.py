@@ -1,16 +1,25 @@
-"""The scheduler: one APScheduler interval job per feed, plus the alert delivery job. Nothing else."""
+"""The scheduler: one APScheduler interval job per feed, plus the alert delivery job, run until a stop signal.
+
+Nothing else: `bot.app.run_forever` says what the jobs do and what stopping means.
+"""
 
 from __future__ import annotations
 
+import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from types import FrameType
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.config import Config
+
+#: The signals that stop `run`: SIGTERM (docker stop, systemd) and SIGINT (Ctrl-C).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def build_scheduler(
@@ -19,9 +28,13 @@ def build_scheduler(
     deliver: Callable[[], Any],
     deliver_every: float = 15.0,
     workers: int = 4,
-) -> BlockingScheduler:
-    """A UTC BlockingScheduler: each feed its own interval job (jittered, never overlapping, misfires coalesced)."""
-    scheduler = BlockingScheduler(timezone=UTC, executors={"default": ThreadPoolExecutor(workers)})
+) -> BackgroundScheduler:
+    """A UTC scheduler: each feed its own interval job (jittered, never overlapping, misfires coalesced).
+
+    It runs in a thread of its own, so the main thread is free to wait for a stop signal
+    (`run_until_stopped`) and then for the running jobs to end.
+    """
+    scheduler = BackgroundScheduler(timezone=UTC, executors={"default": ThreadPoolExecutor(workers)})
     start = datetime.now(UTC) + timedelta(seconds=1)
     for index, feed in enumerate(cfg.feeds):
         if not feed.enabled:
@@ -51,11 +64,51 @@ def build_scheduler(
     return scheduler
 
 
-def stop_on_signals(scheduler: BlockingScheduler) -> None:
-    """Shut the scheduler down cleanly on SIGTERM and SIGINT."""
+def run_until_stopped(
+    scheduler: BackgroundScheduler, stop: Callable[[str], None], finish: Callable[[], None]
+) -> None:
+    """Run the scheduler until SIGTERM or SIGINT; then call `stop(signal name)` (running jobs see it and
+    wind down), wait until every running job has ended, and call `finish()`.
 
-    def _stop(signum: int, frame: Any) -> None:
-        scheduler.shutdown(wait=False)
+    Issue 11: the caller closes the HTTP clients and the store only after this returns, never under a
+    running poll. Further stop signals are absorbed until then.
+    """
+    with _stop_signals() as wait_for_signal:
+        scheduler.start()
+        signum = wait_for_signal()
+        stop(signal.Signals(signum).name)
+        scheduler.shutdown(wait=True)
+        finish()
 
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+
+@contextmanager
+def _stop_signals() -> Iterator[Callable[[], int]]:
+    """While the block runs, SIGTERM and SIGINT only wake the `wait()` it yields, which returns the signal.
+
+    A self-pipe: the C-level handler writes the signal's number to it (`signal.set_wakeup_fd`) from
+    whichever thread the signal lands on, and the Python handler does nothing, so no lock is ever taken
+    in a handler and a second signal during shutdown is absorbed instead of raising KeyboardInterrupt.
+    """
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    previous = {signum: signal.signal(signum, _absorb) for signum in STOP_SIGNALS}
+    previous_fd = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+
+    def wait() -> int:
+        while True:
+            byte = os.read(read_end, 1)  # a signal meanwhile only runs `_absorb`; the read goes on
+            if byte and byte[0] in STOP_SIGNALS:
+                return byte[0]
+
+    try:
+        yield wait
+    finally:
+        signal.set_wakeup_fd(previous_fd)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        os.close(read_end)
+        os.close(write_end)
+
+
+def _absorb(signum: int, frame: FrameType | None) -> None:
+    """The Python-level handler of a stop signal: nothing (the wakeup byte has already been written)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from bot.config import load_config
 from bot.errors import ConfigError
 from bot.watch import compile_watch
-from tests.conftest import run_cli
+from tests.conftest import FaultTally, run_cli
 
 MINIMAL = """\
 feeds:
@@ -206,3 +207,154 @@ def test_a_gazetteer_beside_the_config_but_not_listed_is_named_in_a_warning(tmp_
     result = run_cli("config", "check", str(path))
     assert result.returncode == 0, result.stderr
     assert f"{tmp_path / 'places.yaml'} is not read: list it under `data:` in {path}" in result.stderr
+
+
+# --- issue 11: what `config check` let through, and every error at once ---------------------------------
+
+
+def feeds_yaml(*feeds: tuple[str, str]) -> str:
+    """MINIMAL with these (name, url) feeds instead of its one."""
+    lines = ["feeds:"]
+    for name, url in feeds:
+        lines += [f"  - name: {name}", f"    url: {url}"]
+    return "\n".join(lines) + "\nwatch:\n  keywords: [Afghan, Taliban]\n"
+
+
+MORE_BAD = [
+    (
+        "sub-second interval",
+        MINIMAL.replace("fetch_articles: false", "fetch_articles: false\n    interval: 0.5"),
+        ":5: feeds[0].interval: must be at least 1s: 0.5",
+    ),
+    (
+        "sub-second interval with a unit",
+        MINIMAL.replace("fetch_articles: false", "fetch_articles: false\n    interval: 0.2s"),
+        ":5: feeds[0].interval: must be at least 1s: '0.2s'",
+    ),
+    (
+        "misspelt route kind",
+        MINIMAL + "slack:\n  routes:\n    - channel: '#desk'\n      kinds: ['*_conflict', status_chnage]\n",
+        ":10: slack.routes[0].kinds[1]: not an alert kind: 'status_chnage' (did you mean 'status_change'?)",
+    ),
+    (
+        "route kind glob that matches no kind",
+        MINIMAL + "slack:\n  routes:\n    - channel: '#desk'\n      kinds: ['*_conflit']\n",
+        ":10: slack.routes[0].kinds[0]: matches no alert kind: '*_conflit'",
+    ),
+    (
+        "route kind in the wrong case",
+        MINIMAL + "slack:\n  routes:\n    - channel: '#desk'\n      kinds: [Figure_Conflict]\n",
+        ":10: slack.routes[0].kinds[0]: not an alert kind: 'Figure_Conflict' (did you mean 'figure_conflict'?)",
+    ),
+    (
+        "misspelt broadcast kind",
+        MINIMAL + "slack:\n  broadcast_kinds:\n    - figure_conflict\n    - nonsense\n",
+        ":10: slack.broadcast_kinds[1]: not an alert kind: 'nonsense' (alert kinds: new_incident, "
+        "figure_conflict, figure_change, location_conflict, location_change, position_conflict, "
+        "position_change, status_change, feed_failing)",
+    ),
+    (
+        "two feeds with one name",
+        feeds_yaml(("Dawn", "http://127.0.0.1:8000/a.xml"), ("Dawn", "http://127.0.0.1:8000/b.xml")),
+        ":4: feeds[1].name: same name as feeds[0]",
+    ),
+    (
+        "two feeds with one URL",
+        feeds_yaml(("Dawn", "http://127.0.0.1:8000/a.xml"), ("Dawn again", "HTTP://127.0.0.1:8000/a.xml")),
+        ":5: feeds[1].url: same URL as feeds[0]",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "text", "expected"), MORE_BAD, ids=[b[0] for b in MORE_BAD])
+def test_config_check_refuses_what_run_would_die_on_or_ignore(
+    tmp_path: Path, case: str, text: str, expected: str, fault_tally: FaultTally
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert str(raised.value) == f"{path}{expected}"
+    fault_tally.record(f"config: {case}", faults=1)
+
+
+def test_route_kind_globs_that_match_a_kind_are_accepted_and_broadcast_globs_are_expanded(
+    tmp_path: Path,
+) -> None:
+    # `broadcast_kinds` is compared by name when a reply is sent: a glob is expanded here, at load time.
+    text = MINIMAL + (
+        "slack:\n  routes:\n    - channel: '#desk'\n      kinds: ['*_conflict', status_change]\n"
+        "  broadcast_kinds: ['*_conflict', status_change, '*_conflict']\n"
+    )
+    cfg = load_config(write(tmp_path, text))
+    assert cfg.slack.routes[0].kinds == ("*_conflict", "status_change")
+    assert cfg.slack.broadcast_kinds == (
+        "figure_conflict",
+        "location_conflict",
+        "position_conflict",
+        "status_change",
+    )
+
+
+def test_config_check_shows_every_error_one_line_each(tmp_path: Path, fault_tally: FaultTally) -> None:
+    text = (
+        "feeds:\n"
+        "  - name: Dawn\n"
+        "    url: ftp://example.org/feed\n"
+        "    interval: 0.5\n"
+        "  - name: Dawn\n"
+        "    url: http://127.0.0.1:8000/feed.xml\n"
+        "    fetch_article: false\n"
+        "watch:\n"
+        "  keywords: [Afghan]\n"
+        "slack:\n"
+        "  broadcast_kinds: [figure_conflit]\n"
+    )
+    path = write(tmp_path, text)
+    expected = [
+        f"{path}:3: feeds[0].url: not an http(s) URL",
+        f"{path}:4: feeds[0].interval: must be at least 1s: 0.5",
+        f"{path}:5: feeds[1].name: same name as feeds[0]",
+        f"{path}:7: feeds[1].fetch_article: unknown key",
+        f"{path}:11: slack.broadcast_kinds[0]: not an alert kind: 'figure_conflit' "
+        "(did you mean 'figure_conflict'?)",
+    ]
+    result = run_cli("config", "check", str(path))
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == "Error: " + "\n".join(expected) + "\n"
+    shown = result.stderr.splitlines()
+    fault_tally.record("config: five errors in one file", faults=len(expected))
+    assert len(shown) == len(expected)
+
+
+def write_with_gazetteer_beside(tmp_path: Path, extra: str = "") -> Path:
+    """A config with no feeds and a `places.yaml` beside it that it does not list: `poll` warns once."""
+    (tmp_path / "places.yaml").write_text("places:\n  - {id: x, name: X}\n", encoding="utf-8")
+    return write(tmp_path, "feeds: []\nwatch:\n  keywords: [Afghan]\n" + extra)
+
+
+def warning_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "is not read: list it under" in line]
+
+
+def test_log_format_json_in_the_config_takes_effect(tmp_path: Path) -> None:
+    path = write_with_gazetteer_beside(tmp_path, "log_format: json\n")
+    result = run_cli("--config", str(path), "--db", str(tmp_path / "st.db"), "poll", "--once")
+    assert result.returncode == 0, result.stderr
+    [line] = warning_lines(result.stderr)
+    record = json.loads(line)
+    assert record["level"] == "WARNING" and record["message"].startswith(str(tmp_path / "places.yaml"))
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [(("--log-format", "text"), {}), ((), {"BORDERWATCH_LOG_FORMAT": "text"})],
+    ids=["option", "environment"],
+)
+def test_the_log_format_option_wins_over_the_config(
+    tmp_path: Path, args: tuple[str, ...], env: dict[str, str]
+) -> None:
+    path = write_with_gazetteer_beside(tmp_path, "log_format: json\n")
+    result = run_cli(*args, "--config", str(path), "--db", str(tmp_path / "st.db"), "poll", "--once", env=env)
+    assert result.returncode == 0, result.stderr
+    [line] = warning_lines(result.stderr)
+    assert not line.startswith("{") and " WARNING " in line

@@ -59,12 +59,31 @@ class Sink(Protocol):
         ...
 
 
-def deliver_pending(db: Database, sink: Sink, now: datetime | None = None, limit: int = 1000) -> int:
-    """Send pending alerts, oldest first in each channel; returns how many alerts are now fully delivered."""
+#: Alerts read from the outbox at a time; `deliver_pending` reads batch after batch until every pending
+#: alert has had its turn (issue 11: `poll --once` used to stop after the first 1,000, silently).
+BATCH = 1000
+
+
+def deliver_pending(db: Database, sink: Sink, now: datetime | None = None, batch: int = BATCH) -> int:
+    """Send every pending alert that can go now, oldest first in each channel, reading `batch` alerts at a
+    time; returns how many alerts are now fully delivered."""
     now = now or datetime.now(UTC)
-    alerts = store.pending_alerts(db, limit)
-    if not alerts:
-        return 0
+    stopped: set[str] = set()  # channels that met a failure or a backoff: their later alerts wait
+    finished = last_id = 0
+    while alerts := store.pending_alerts(db, batch, after=last_id):
+        done, stop_all = _deliver_batch(db, sink, alerts, stopped, now)
+        finished += done
+        last_id = alerts[-1].id
+        if stop_all:
+            break
+    return finished
+
+
+def _deliver_batch(
+    db: Database, sink: Sink, alerts: list[Alert], stopped: set[str], now: datetime
+) -> tuple[int, bool]:
+    """Send one batch of alerts to their channels but those in `stopped` (which gains the channels that
+    stop now); returns how many alerts are fully delivered, and whether every channel must stop."""
     routes: dict[int, tuple[str, ...]] = {}
     queues: dict[str, list[Alert]] = {}
     for alert in alerts:
@@ -72,13 +91,18 @@ def deliver_pending(db: Database, sink: Sink, now: datetime | None = None, limit
         for channel in routes[alert.id]:
             queues.setdefault(channel, []).append(alert)
     deliveries = store.load_deliveries(db, alerts, routes)
+    stop_all = False
     for channel, queue in queues.items():
+        if channel in stopped:
+            continue  # an earlier batch stopped here: order is kept across batches too
         pending = [a for a in queue if not deliveries[(a.id, channel)].delivered]
         try:
-            _deliver_channel(db, sink, channel, pending, deliveries, now)
+            if not _deliver_channel(db, sink, channel, pending, deliveries, now):
+                stopped.add(channel)
         except _StopAll:
+            stop_all = True
             break
-    return _finish(db, alerts, routes, now)
+    return _finish(db, alerts, routes, deliveries, now), stop_all
 
 
 class _StopAll(Exception):
@@ -92,8 +116,8 @@ def _deliver_channel(
     queue: list[Alert],
     deliveries: dict[tuple[int, str], store.Delivery],
     now: datetime,
-) -> None:
-    """Send one channel's pending alerts in order; stop at the first failure or backoff."""
+) -> bool:
+    """Send one channel's pending alerts in order; stop at the first failure or backoff (returns False)."""
     held: set[int] = set()  # incidents whose alerts wait for the cooldown
     done: set[int] = set()
 
@@ -106,13 +130,13 @@ def _deliver_channel(
             continue
         row = deliveries[(alert.id, channel)]
         if row.next_attempt is not None and row.next_attempt > now:
-            return  # backing off; later alerts wait so that order is kept
+            return False  # backing off; later alerts wait so that order is kept
         if row.sending_since is not None:
             try:
                 found = sink.find_sent(alert, channel, row.sending_since)
             except DeliveryError as exc:
                 _record_failure(db, sink, [row], exc, now, in_flight=True)
-                return
+                return False
             if found is not None:
                 carried = {alert.id, *found.alert_ids}
                 ids = [a.id for a in queue if a.id in carried and a.id not in done]
@@ -134,9 +158,10 @@ def _deliver_channel(
             sent = sink.send(batch, channel)
         except DeliveryError as exc:
             _record_failure(db, sink, rows(ids), exc, now, in_flight=exc.uncertain)
-            return
+            return False
         store.record_sent(db, rows(ids), sent.ts, now)
         done.update(ids)
+    return True
 
 
 def _record_failure(
@@ -148,17 +173,20 @@ def _record_failure(
     repeated = rows[0].last_error == message
     retry_at = [now + timedelta(seconds=_backoff(exc, row.attempts or 1)) for row in rows]
     store.record_failure(db, rows, message, retry_at, in_flight)
+    # Say when the next try is (issue 11: a fixed token waited 5 minutes and nothing said why).
+    next_at = store.iso(retry_at[0])
     if repeated:
-        logger.debug("alert %s still not delivered to %s (%s): %s", alert_id, channel, sink.name, message)
+        logger.debug("alert %s still not delivered to %s (%s): %s; next attempt at %s",
+                     alert_id, channel, sink.name, message, next_at)  # fmt: skip
     elif exc.permanent:
         logger.error(
-            "alert %s not delivered to %s (%s): %s; it stays queued and is retried every %.0fs",
-            alert_id, channel, sink.name, message, PERMANENT_RETRY,
+            "alert %s not delivered to %s (%s): %s; it stays queued, retried every %.0fs: next attempt at %s "
+            "(once it is fixed, `borderwatch alerts --retry` tries at the next delivery)",
+            alert_id, channel, sink.name, message, PERMANENT_RETRY, next_at,
         )  # fmt: skip
     else:
-        logger.warning(
-            "alert %s not delivered to %s (%s): %s; will retry", alert_id, channel, sink.name, message
-        )
+        logger.warning("alert %s not delivered to %s (%s): %s; next attempt at %s",
+                       alert_id, channel, sink.name, message, next_at)  # fmt: skip
     if exc.every_channel:
         raise _StopAll
 
@@ -172,18 +200,28 @@ def _backoff(exc: DeliveryError, attempts: int) -> float:
     return float(min(BACKOFF_BASE * 2 ** max(attempts - 1, 0), BACKOFF_MAX))
 
 
-def _finish(db: Database, alerts: list[Alert], routes: dict[int, tuple[str, ...]], now: datetime) -> int:
-    """Mark alerts delivered whose every channel has them; returns how many."""
+def _finish(
+    db: Database,
+    alerts: list[Alert],
+    routes: dict[int, tuple[str, ...]],
+    deliveries: dict[tuple[int, str], store.Delivery],
+    now: datetime,
+) -> int:
+    """Mark alerts delivered whose every channel has them; returns how many.
+
+    `deliveries` is current (the store updates the outbox's records as it writes them), so a batch in
+    which nothing moved costs no query: an outage with a long backlog is not read back alert by alert.
+    """
     finished = 0
     for alert in alerts:
         channels = routes[alert.id]
-        rows = store.load_alert_deliveries(db, alert.id)
         if not channels:
             logger.info("alert %s matches no channel; not sent", alert.id)
             store.mark_delivered(db, alert.id, now)
             finished += 1
             continue
-        if not all(c in rows and rows[c].delivered for c in channels):
+        rows = {c: deliveries[(alert.id, c)] for c in channels}
+        if not all(rows[c].delivered for c in channels):
             continue
         times = [rows[c].delivered or now for c in channels]
         stamps = [ts for c in channels if (ts := rows[c].ts)]

@@ -37,11 +37,13 @@ def record_alert(db: Database, draft: AlertDraft, now: datetime) -> int | None:
     )
 
 
-def pending_alerts(db: Database, limit: int = 1000) -> list[Alert]:
-    """Undelivered alerts, oldest first."""
+def pending_alerts(db: Database, limit: int = 1000, after: int = 0) -> list[Alert]:
+    """Undelivered alerts with an id above `after`, oldest first (`after`: where the last batch ended)."""
     return [
         alert_from_row(r)
-        for r in db.table("alerts").rows_where("delivered is null", order_by="id", limit=limit)
+        for r in db.table("alerts").rows_where(
+            "delivered is null and id > ?", [after], order_by="id", limit=limit
+        )
     ]
 
 

@@ -85,12 +85,36 @@ def load_deliveries(db: Database, alerts: Sequence[Alert], routes: Mapping[int, 
     return found
 
 
-def load_alert_deliveries(db: Database, alert_id: int) -> dict[str, Delivery]:
-    """One alert's deliveries, by channel."""
-    return {
-        r["channel"]: Delivery.from_row(r)
-        for r in rows(db, "select * from alert_deliveries where alert_id = ?", [alert_id])
-    }
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """The alerts not yet delivered, and the earliest time one of their deliveries is tried next (None:
+    none is waiting out a backoff)."""
+
+    alerts: int
+    next_attempt: datetime | None
+
+
+def delivery_backlog(db: Database) -> Backlog:
+    """How many alerts wait for delivery, and when the next of them is tried."""
+    count, next_attempt = db.execute(
+        """select (select count(*) from alerts where delivered is null),
+                  (select min(d.next_attempt) from alert_deliveries d join alerts a on a.id = d.alert_id
+                   where a.delivered is null and d.delivered is null)"""
+    ).fetchone()
+    return Backlog(int(count), from_iso(next_attempt))
+
+
+def clear_retry_waits(db: Database) -> int:
+    """Let every undelivered delivery be tried at the next delivery, whatever its backoff (`alerts
+    --retry`, after a token or channel is fixed); returns how many alerts were waiting."""
+    waiting = """delivered is null and next_attempt is not null
+                 and alert_id in (select id from alerts where delivered is null)"""
+    with transaction(db):
+        (count,) = db.execute(
+            f"select count(distinct alert_id) from alert_deliveries where {waiting}"
+        ).fetchone()
+        db.execute(f"update alert_deliveries set next_attempt = null where {waiting}")
+    return int(count)
 
 
 def last_delivered(db: Database, incident_id: int, channel: str) -> datetime | None:
