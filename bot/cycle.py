@@ -336,7 +336,8 @@ def poll_feed(pipe: Pipeline, index: int, now: datetime, summary: CycleSummary, 
         except StopRequested:
             unfinished = True
             break
-        except StoreError:
+        except StoreError as exc:
+            _mark_feed_waiting(pipe, feed_id, exc)
             raise  # the store refuses writes: going on would store later entries before this one
         except Exception:
             logger.exception("entry %s of feed %s not processed", entry.link, feed.name)
@@ -350,6 +351,16 @@ def poll_feed(pipe: Pipeline, index: int, now: datetime, summary: CycleSummary, 
     if pending and not unfinished:
         with pipe.lock:
             store.save_validators(pipe.db, feed_id, result.state.etag, result.state.last_modified)
+
+
+def _mark_feed_waiting(pipe: Pipeline, feed_id: int, exc: StoreError) -> None:
+    """Show on the feed that its entries wait for the store (`borderwatch feeds` says failing, and why),
+    where the store still takes this small update; a store that refuses it has said so already."""
+    with pipe.lock:
+        try:
+            store.record_feed_error(pipe.db, feed_id, f"entries not stored: {exc}")
+        except StoreError:
+            pass
 
 
 def poll_feed_safely(

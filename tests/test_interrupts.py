@@ -210,12 +210,19 @@ def test_full_store_stops_the_cycle_and_the_next_one_ends_as_a_clean_run(
         assert server.hits("/side.xml") == side_hits
         # The validators were not advanced: the next poll gets the whole feed again, not a 304.
         assert db.execute("select etag from feeds where name = 'Loopback News'").fetchone()[0] is None
+        # The feed does not look healthy while its entries wait: it says why.
+        waiting = db.execute(
+            "select consecutive_errors, last_error from feeds where name = 'Loopback News'"
+        ).fetchone()
+        assert waiting[0] >= 1 and "entries not stored" in waiting[1] and str(db_path) in waiting[1], waiting
 
         db.execute("pragma max_page_count = 1073741823")  # room again
         captured.records.clear()
         again = run_cycle(pipe, now=NOW, workers=1)
         assert (again.not_modified, again.errors, again.new) == (0, 0, len(expected) - len(stored))
         assert captured.problems() == []
+        healed = db.execute("select consecutive_errors, last_error from feeds where name = 'Loopback News'")
+        assert healed.fetchone() == (0, None)
     finally:
         pipe.close()
         db.close()

@@ -57,6 +57,7 @@ from bot.store.deliveries import (
 from bot.store.feeds import (
     load_feed_state,
     mark_failing_notified,
+    record_feed_error,
     save_feed_state,
     save_validators,
 )
@@ -71,6 +72,7 @@ from bot.store.incidents import (
 )
 
 __all__ = [
+    "record_feed_error",
     "count_articles_and_alerts",
     "Backlog",
     "Delivery",

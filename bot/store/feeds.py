@@ -95,3 +95,13 @@ def save_validators(db: Database, feed_id: int, etag: str | None, last_modified:
 def mark_failing_notified(db: Database, feed_id: int) -> None:
     """Record that the feed's feed-failing notice is queued (re-armed by the next success)."""
     db.execute("update feeds set failing_notified = 1 where id = ?", [feed_id])
+
+
+def record_feed_error(db: Database, feed_id: int, message: str) -> None:
+    """A poll that fetched the feed but could not store its entries: the feed counts as failing (until its
+    next complete poll) and says why."""
+    db.execute(
+        "update feeds set last_error = ?, consecutive_errors = consecutive_errors + 1, "
+        "total_errors = total_errors + 1 where id = ?",
+        [message[:500], feed_id],
+    )
