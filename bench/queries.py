@@ -9,7 +9,7 @@ from typing import Any
 
 from bench.measure import Row, median, percentile
 from bench.stores import StoreInfo
-from bot import query, store
+from bot import query, store, views
 
 GOAL_P95_MS = 100.0
 #: What a desk editor types: a place, a word of every story, a phrase, a prefix, boolean queries.
@@ -44,8 +44,8 @@ def run(info: StoreInfo, repeat: int, details: dict[str, Any]) -> list[Row]:
         kinds["search"] += times
         colds["search"].append(cold)
         per_term[term] = {"p50_ms": median(times), "max_ms": max(times), "cold_ms": cold, "rows": found}
-    for name, call in (("conflicts", lambda: query.list_conflicts(db)),
-                       ("changes", lambda: query.list_changes(db, since))):  # fmt: skip
+    for name, call in (("conflicts", lambda: views.list_conflicts(db)),
+                       ("changes", lambda: views.list_changes(db, since))):  # fmt: skip
         times, cold, found = _time(call, repeat)
         kinds[name] += times
         colds[name].append(cold)

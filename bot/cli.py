@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import click
 
-from bot import __version__, app, query, store
+from bot import __version__, app, query, store, views
 from bot.config import DEFAULT_DB_PATH, Config, default_config_path, load_config
 from bot.corpus import read_corpus
 from bot.errors import BorderwatchError, DeliveryError, QueryError, QueryTimeoutError
@@ -292,7 +292,7 @@ def alerts(obj: Context, pending: bool, limit: int, retry: bool, fmt: str | None
                    "or a running `run` within 15s, tries to deliver them", err=True)  # fmt: skip
         return
     with _reading(obj) as db:
-        _emit(query.list_alerts(db, pending, limit), fmt)
+        _emit(views.list_alerts(db, pending, limit), fmt)
 
 
 @cli.command()
@@ -301,7 +301,7 @@ def alerts(obj: Context, pending: bool, limit: int, retry: bool, fmt: str | None
 def feeds(obj: Context, fmt: str | None) -> None:
     """Each feed's health: last poll, status, ETag use, errors, backoff."""
     with _reading(obj) as db:
-        _emit(query.execute(db, query.FEED_HEALTH_SQL), fmt)
+        _emit(query.execute(db, views.FEED_HEALTH_SQL), fmt)
 
 
 @cli.command()
@@ -319,13 +319,13 @@ def status(obj: Context, check: bool, fmt: str | None) -> None:
         cfg = obj.cfg  # only the config's feeds count: a removed feed keeps its row (issue 11)
         feeds = [(feed.name, feed.url) for feed in cfg.feeds if feed.enabled]
         with _reading(obj) as db:
-            health = query.check_health(db, feeds, datetime.now(UTC), cfg.health.delivery_failing_after)
+            health = views.check_health(db, feeds, datetime.now(UTC), cfg.health.delivery_failing_after)
         click.echo(f"{'ok' if health.healthy else 'unhealthy'}: {health.reason}")
         if not health.healthy:
             sys.exit(1)
         return
     with _reading(obj) as db:
-        row = query.store_status(db)
+        row = views.store_status(db)
     row["store_bytes"] = sum(
         p.stat().st_size for p in obj.db_path.parent.glob(obj.db_path.name + "*") if p.is_file()
     )
@@ -476,7 +476,7 @@ def search(
 def conflicts(obj: Context, incident_id: int | None, limit: int, fmt: str | None) -> None:
     """Conflicts between reports (conflict alerts), newest first, with both sides' source, quote and URL."""
     with _reading(obj) as db:
-        result = query.list_conflicts(db, incident_id, limit)
+        result = views.list_conflicts(db, incident_id, limit)
     chosen = choose_format(fmt)
     if chosen != "table":
         emit_rows(result.rows, result.columns, chosen)
@@ -498,7 +498,7 @@ def conflicts(obj: Context, incident_id: int | None, limit: int, fmt: str | None
 def changes(obj: Context, since: str, fmt: str | None) -> None:
     """What moved: new incidents and change alerts raised since then, oldest first."""
     with _reading(obj) as db:
-        _emit(query.list_changes(db, query.parse_since(since, datetime.now(UTC))), fmt)
+        _emit(views.list_changes(db, query.parse_since(since, datetime.now(UTC))), fmt)
 
 
 @cli.command()
@@ -521,7 +521,7 @@ def serve(obj: Context, host: str, port: int) -> None:
 def incidents(obj: Context, limit: int, fmt: str | None) -> None:
     """Incidents, latest first: type, place, status, reports, independent sources, alerts."""
     with _reading(obj) as db:
-        _emit(query.list_incidents(db, limit), fmt)
+        _emit(views.list_incidents(db, limit), fmt)
 
 
 @cli.command()
@@ -531,7 +531,7 @@ def incidents(obj: Context, limit: int, fmt: str | None) -> None:
 def incident(obj: Context, incident_id: int, fmt: str | None) -> None:
     """One incident's timeline: its reports, its claims side by side with sources, and its alerts."""
     with _reading(obj) as db:
-        detail = query.incident_detail(db, incident_id)
+        detail = views.incident_detail(db, incident_id)
     if detail is None:
         raise click.ClickException(f"no incident {incident_id} in {obj.db_path}")
     head, reports, claims, raised = detail.incident, detail.reports, detail.claims, detail.alerts

@@ -22,7 +22,7 @@ from typing import Any
 
 from bot.errors import ServeError
 from bot.incidents.kinds import ALERT_KINDS
-from bot.query import CANNED_QUERIES
+from bot.views import CANNED_QUERIES
 
 logger = logging.getLogger("borderwatch")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")

@@ -19,8 +19,8 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import cli
-from bot.query import CANNED_QUERIES
 from bot.serve import build_metadata, is_datasette_installed
+from bot.views import CANNED_QUERIES
 from tests.conftest import clean_env
 
 ROOT = Path(__file__).resolve().parents[1]
