@@ -95,13 +95,7 @@ def single_instance(db_path: Path) -> Iterator[None]:
     StoreAccessError that names it and says what to do (issue 11).
     """
     lock_path = db_path.with_name(db_path.name + ".lock")
-    try:
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StoreAccessError(
-            f"{db_path.parent}: cannot create the store's folder ({exc.strerror}): create it, or pass --db "
-            "a path in a writable folder"
-        ) from None
+    store.make_store_folder(db_path)
     try:
         handle = open(lock_path, "a+")  # noqa: SIM115 - held for the life of the block
     except IsADirectoryError:

@@ -338,6 +338,18 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 120, env: dict
                           cwd=cwd or ROOT, env=full_env)  # fmt: skip
 
 
+def write_config(tmp_path: Path, feed_url: str, interval: str = "10m") -> Path:
+    """A config file with the one loopback feed (article pages fetched) and the seed keywords."""
+    path = tmp_path / "bot.yaml"
+    path.write_text(
+        f"feeds:\n  - name: Loopback News\n    url: {feed_url}\n    interval: {interval}\n"
+        "watch:\n  keywords: [Afghan*, Taliban]\n"
+        "network:\n  allow_private: [127.0.0.0/8]\n  timeout: 5\n",
+        encoding="utf-8",
+    )
+    return path
+
+
 # --- the fault tally ----------------------------------------------------------------------------------
 
 

@@ -36,7 +36,7 @@ from bot import store
 from bot.app import build_pipeline
 from bot.cycle import run_cycle
 from bot.demo import render_page
-from tests.conftest import ROOT, FaultTally, LoopbackServer, run_cli, seed_items, serve_seeds
+from tests.conftest import ROOT, FaultTally, LoopbackServer, run_cli, seed_items, serve_seeds, write_config
 
 #: Seconds a run may take before the test gives up on it (a safety net only: nothing is timed).
 RUN_TIMEOUT = 120
@@ -132,18 +132,6 @@ def crash_server() -> Iterator[tuple[LoopbackServer, KillSwitch]]:
     yield server, switch
     switch.disarm()
     server.stop()
-
-
-def write_config(tmp_path: Path, feed_url: str, interval: str = "10m") -> Path:
-    """A config with the one loopback feed (article pages fetched) and the seed keywords."""
-    path = tmp_path / "bot.yaml"
-    path.write_text(
-        f"feeds:\n  - name: Loopback News\n    url: {feed_url}\n    interval: {interval}\n"
-        "watch:\n  keywords: [Afghan*, Taliban]\n"
-        "network:\n  allow_private: [127.0.0.0/8]\n  timeout: 5\n",
-        encoding="utf-8",
-    )
-    return path
 
 
 def start_bot(

@@ -49,6 +49,7 @@ from tests.conftest import (
     rss_item,
     seed_items,
     serve_seeds,
+    write_config,
 )
 
 #: Seconds a subprocess may take before the test gives up on it (a safety net only: nothing is timed).
@@ -234,18 +235,6 @@ def test_full_store_stops_the_cycle_and_the_next_one_ends_as_a_clean_run(
 
 
 # --- a store that cannot grow, through the CLI: the kernel refuses the write (RLIMIT_FSIZE) --------------
-
-
-def write_config(tmp_path: Path, feed_url: str, interval: str = "10m") -> Path:
-    """A config with the one loopback feed (article pages fetched) and the seed keywords."""
-    path = tmp_path / "bot.yaml"
-    path.write_text(
-        f"feeds:\n  - name: Loopback News\n    url: {feed_url}\n    interval: {interval}\n"
-        "watch:\n  keywords: [Afghan*, Taliban]\n"
-        "network:\n  allow_private: [127.0.0.0/8]\n  timeout: 5\n",
-        encoding="utf-8",
-    )
-    return path
 
 
 def clean_log_size(cfg: Config, tmp_path: Path) -> tuple[Signatures, int]:

@@ -29,6 +29,7 @@ from bot.store.db import (
     checkpoint,
     from_iso,
     iso,
+    make_store_folder,
     open_db,
     open_readonly,
     read_error,
@@ -72,6 +73,7 @@ from bot.store.incidents import (
 )
 
 __all__ = [
+    "make_store_folder",
     "record_feed_error",
     "count_articles_and_alerts",
     "Backlog",

@@ -43,6 +43,17 @@ DAMAGED_HINT = "restore it from a backup or move it aside; borderwatch creates a
 logger = logging.getLogger("borderwatch")
 
 
+def make_store_folder(path: Path) -> None:
+    """Create the folder the store at `path` lives in; one StoreAccessError line when that cannot be."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreAccessError(
+            f"{path.parent}: cannot create the store's folder ({exc.strerror}): create it, or pass --db "
+            "a path in a writable folder"
+        ) from None
+
+
 def busy_timeout() -> float:
     """Seconds a write waits for the write lock another process holds: `$BORDERWATCH_BUSY_TIMEOUT`, else 15."""
     text = os.environ.get(BUSY_TIMEOUT_ENV, "").strip()
@@ -201,13 +212,7 @@ def open_db(path: Path | str) -> Database:
     """
     path = Path(path)
     _check_not_directory(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StoreAccessError(
-            f"{path.parent}: cannot create the store's folder ({exc.strerror}): create it, or pass --db "
-            "a path in a writable folder"
-        ) from None
+    make_store_folder(path)
     conn: sqlite3.Connection | None = None
     try:
         conn = _connect(path)
