@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import random
 import sys
 from datetime import timedelta
@@ -13,6 +14,7 @@ import httpx
 import pytest
 
 from bot.demo import render_atom
+from bot.errors import FetchError
 from bot.feeds.parse import parse_entries
 from bot.feeds.poll import MAX_BACKOFF, backoff_delay, fetch_feed
 from bot.models import FeedState
@@ -261,3 +263,42 @@ def test_entries_without_a_link_are_addressed_within_the_feed() -> None:
     assert [e.link.split("#")[0] for e in entries] == [feed, feed]
     assert entries[0].link == feed + "#item=cms-1" and entries[0].guid == "cms-1"
     assert entries[1].link.startswith(feed + "#item=sha256-") and entries[1].guid is None
+
+
+def test_a_parse_interrupt_swallowed_mid_parse_is_sent_again() -> None:
+    # The time-limit interrupt can land in code that swallows exceptions and run on in the parse: a
+    # finaliser or a gc callback ("Exception ignored in ..."). Here a real gc callback, run by a collection
+    # the parse triggers, waits for the interrupt and swallows it once; the limit must still hold.
+    body = rss(rss_item("Zyzzyva", "http://example.org/1", "x") + "<a <b <c " * 200_000)
+    swallowed: list[str] = []
+
+    def swallow_once(phase: str, info: dict[str, int]) -> None:
+        # Only a collection inside this thread's parse (its time-limit timer is what ends the spin).
+        if phase != "start" or swallowed or not _inside("_parse_within"):
+            return
+        try:
+            while True:  # until the interrupt arrives (the test's timeout is the only bound)
+                pass
+        except BaseException as exc:  # noqa: B036 - swallowing it is the point
+            swallowed.append(type(exc).__name__)
+
+    thresholds = gc.get_threshold()
+    gc.set_threshold(100)
+    gc.callbacks.append(swallow_once)
+    try:
+        with pytest.raises(FetchError, match=r"feed took longer than 0\.05s to parse"):
+            parse_entries(body, {}, "T", "http://example.org/feed.xml", parse_seconds=0.05)
+    finally:
+        gc.callbacks.remove(swallow_once)
+        gc.set_threshold(*thresholds)
+    assert swallowed == ["_ParseTimeout"]
+
+
+def _inside(function: str) -> bool:
+    """True when the calling thread is running inside `function` (somewhere up its stack)."""
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == function:
+            return True
+        frame = frame.f_back
+    return False

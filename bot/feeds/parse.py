@@ -131,6 +131,10 @@ def _is_html(content: bytes, headers: dict[str, str]) -> bool:
     return media in ("text/html", "application/xhtml+xml") or start.startswith((b"<!doctype html", b"<html"))
 
 
+#: How often a parse that ran out of time is interrupted again, until it stops.
+_RESEND_SECONDS = 0.05
+
+
 class _ParseTimeout(BaseException):
     """Raised inside a parse that ran out of time (a BaseException, so feedparser cannot swallow it)."""
 
@@ -144,16 +148,23 @@ def _parse_within(content: bytes, headers: dict[str, str], seconds: float) -> An
     """
     thread_id = threading.get_ident()
     lock = threading.Lock()
+    done = threading.Event()
     finished = fired = False
 
     def _interrupt() -> None:
+        # Sent again until the parse ends: an interrupt can land in code that swallows exceptions (a
+        # finaliser or gc callback run mid-parse: "Exception ignored in ..."), and the parse goes on.
         nonlocal fired
-        with lock:
-            if not finished:
+        while True:
+            with lock:
+                if finished:
+                    return
                 fired = True
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(
                     ctypes.c_ulong(thread_id), ctypes.py_object(_ParseTimeout)
                 )
+            if done.wait(_RESEND_SECONDS):
+                return
 
     timer = threading.Timer(seconds, _interrupt)
     timer.daemon = True
@@ -162,7 +173,7 @@ def _parse_within(content: bytes, headers: dict[str, str], seconds: float) -> An
         try:
             # No HTML sanitising or URI resolution: entries are reduced to plain text right after, and
             # skipping both saves about a third of the parse time.
-            return feedparser.parse(
+            parsed = feedparser.parse(
                 io.BytesIO(content),
                 response_headers=headers,
                 sanitize_html=False,
@@ -173,8 +184,12 @@ def _parse_within(content: bytes, headers: dict[str, str], seconds: float) -> An
             with lock:
                 finished = True
                 interrupted = fired
+            done.set()
             if interrupted:
                 _take_pending_interrupt()
+        if interrupted:
+            raise _ParseTimeout  # the parse overran, though every interrupt was swallowed: still too slow
+        return parsed
     except _ParseTimeout:
         raise FetchError(f"feed took longer than {seconds:g}s to parse") from None
 
