@@ -167,6 +167,12 @@ def call_api(
                             uncertain=post) from None  # fmt: skip
 
 
+def rate_limited(headers: Mapping[str, Any], code: str) -> DeliveryError:
+    """The DeliveryError for a 429 from Slack (Web API or webhook): retried after its Retry-After."""
+    wait = retry_after(headers)
+    return DeliveryError(f"rate limited by Slack (429, retry after {wait:.0f}s)", retry_after=wait, code=code)
+
+
 def _api_error(exc: SlackApiError, channel: str | None, post: bool, redact: Redactor) -> DeliveryError:
     """A DeliveryError for a Slack answer that was not ok."""
     response = exc.response
@@ -174,10 +180,7 @@ def _api_error(exc: SlackApiError, channel: str | None, post: bool, redact: Reda
     data = response.data if isinstance(response.data, dict) else {}
     code = str(data.get("error") or f"http_{status}")
     if status == 429:
-        wait = retry_after(response.headers)
-        return DeliveryError(
-            f"rate limited by Slack (429, retry after {wait:.0f}s)", retry_after=wait, code=code
-        )
+        return rate_limited(response.headers, code)
     if status >= 500:
         return DeliveryError(f"Slack answered HTTP {status}", uncertain=post, code=code)
     where = f" ({channel})" if channel else ""

@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackClientError
 from slack_sdk.webhook import WebhookClient
 
 from bot.alerts.outbox import Sent
-from bot.alerts.slack.client import BLOCK_ERRORS, Redactor, retry_after
+from bot.alerts.slack.client import BLOCK_ERRORS, Redactor, rate_limited
 from bot.alerts.slack.render import Message, clip, render_alert
 from bot.config import SlackConfig
 from bot.errors import DeliveryError
@@ -93,10 +93,7 @@ class WebhookSink:
         if status == 200:
             return
         if status == 429:
-            wait = retry_after(response.headers)
-            raise DeliveryError(
-                f"rate limited by Slack (429, retry after {wait:.0f}s)", retry_after=wait, code=body
-            )
+            raise rate_limited(response.headers, body)
         if status >= 500:
             raise DeliveryError(f"the Slack webhook answered HTTP {status}", uncertain=True, code=body)
         if body in WEBHOOK_PERMANENT or status in (403, 404, 410):
